@@ -1,0 +1,33 @@
+"""pnr.me: PNR status and waitlist confirmation prediction for Indian Railways passengers."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask
+
+from . import alerts, config, logs, store
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: defaults in code, then the environment (PNR_*), then `test_config`."""
+    app = Flask(__name__)
+    app.config.from_mapping(config.defaults())
+    app.config.update(config.from_env())
+    if test_config:
+        app.config.update(test_config)
+    config.derive(app.config)
+    os.makedirs(app.config["VAR_DIR"], exist_ok=True)
+
+    logs.init_app(app)
+    alerts.init_app(app, program=os.environ.get("SUPERVISOR_PROCESS_NAME", "web"))
+    store.init_app(app)
+
+    from . import jobs
+    from .web import api, errors, pages
+
+    jobs.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp)
+    return app

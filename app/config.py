@@ -1,0 +1,92 @@
+"""Settings: defaults in code, overrides from the environment (PNR_*), coerced once at start-up."""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+ENV_PREFIX = "PNR_"
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected true/false, got {value!r}")
+
+
+def _list(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _str(value: str) -> str:
+    return value
+
+
+# name -> (default, coercer). The name in the environment is PNR_<name>.
+SETTINGS: dict[str, tuple[Any, Callable[[str], Any]]] = {
+    "SECRET_KEY": ("dev-only-not-secret", _str),
+    "VAR_DIR": ("var", _str),
+    "MONGO_URI": ("mongodb://127.0.0.1:27117/?directConnection=true", _str),
+    "MONGO_DB": ("pnr", _str),
+    "MONGO_TIMEOUT_MS": (1500, int),
+    "SOURCE": ("simulator", _str),
+    "SIM_SEED": (2013, int),
+    "SIM_ERA": ("2015", _str),
+    "HTTP_BASE_URL": ("", _str),
+    "HTTP_API_KEY": ("", _str),
+    "HTTP_TIMEOUT_S": (5.0, float),
+    "HTTP_RETRIES": (2, int),
+    "PREDICTOR_ENDPOINTS": ([], _list),
+    "PREDICTOR_HOST": ("127.0.0.1", _str),
+    "PREDICTOR_PORT_BASE": (5600, int),
+    "PREDICTOR_PROCS": (2, int),
+    "PREDICTOR_TIMEOUT_MS": (300, int),
+    "PREDICTOR_DEADLINE_MS": (1500, int),
+    "MODEL_PATH": ("", _str),
+    "SMTP_HOST": ("127.0.0.1", _str),
+    "SMTP_PORT": (8025, int),
+    "SMTP_SECURITY": ("none", _str),
+    "SMTP_USER": ("", _str),
+    "SMTP_PASSWORD": ("", _str),
+    "SMTP_TIMEOUT_S": (10.0, float),
+    "MAIL_FROM": ("pnr.me <alerts@pnr.me.invalid>", _str),
+    "ALERT_TO": ("oncall@pnr.me.invalid", _str),
+    "ALERT_MAIL": (True, _bool),
+    "PUBLIC_URL": ("http://127.0.0.1:8000", _str),
+    "RETENTION_DAYS": (30, int),
+}
+
+
+class SettingsError(ValueError):
+    """A setting in the environment cannot be coerced; the message names it."""
+
+
+def defaults() -> dict[str, Any]:
+    """Every setting at its built-in default (the embedded, single-machine kit)."""
+    return {name: (list(default) if isinstance(default, list) else default) for name, (default, _) in SETTINGS.items()}
+
+
+def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The settings present in the environment, coerced; raises SettingsError naming a bad one."""
+    environ = os.environ if environ is None else environ
+    found: dict[str, Any] = {}
+    for name, (_, coerce) in SETTINGS.items():
+        key = ENV_PREFIX + name
+        if key in environ:
+            try:
+                found[name] = coerce(environ[key])
+            except ValueError as exc:
+                raise SettingsError(f"{key}: {exc}") from None
+    return found
+
+
+def derive(config: dict[str, Any]) -> None:
+    """Fill settings computed from others (predictor endpoints, model path)."""
+    if not config["PREDICTOR_ENDPOINTS"]:
+        host, base = config["PREDICTOR_HOST"], config["PREDICTOR_PORT_BASE"]
+        config["PREDICTOR_ENDPOINTS"] = [f"tcp://{host}:{base + i}" for i in range(config["PREDICTOR_PROCS"])]
+    if not config["MODEL_PATH"]:
+        config["MODEL_PATH"] = os.path.join(config["VAR_DIR"], "model.json")

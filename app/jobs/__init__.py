@@ -1,0 +1,12 @@
+"""The batch jobs, as Flask CLI commands that supervisord runs as long-lived loops (`--every`)."""
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register every job command on the app's CLI."""
+    from . import janitor, outbox, tracker, trainer
+
+    for module in (tracker, trainer, janitor, outbox):
+        app.cli.add_command(module.command)

@@ -1,0 +1,47 @@
+"""The loop every job runs in: one logged iteration per interval, a clean stop on SIGTERM.
+
+An exception that escapes an iteration ends the process with a non-zero status, so supervisord
+restarts it and the alert listeners mail about it; per-item failures are handled inside.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+log = logging.getLogger(__name__)
+
+
+def every_option(default_s: float) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The --every/--once options shared by all jobs."""
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        f = click.option("--once", is_flag=True, help="Run one iteration and exit.")(f)
+        return click.option(
+            "--every", "every_s", type=click.FloatRange(min=0.1), default=default_s, show_default=True, help="Seconds between iterations."
+        )(f)
+
+    return decorate
+
+
+def run_every(name: str, every_s: float, iteration: Callable[[], dict[str, Any]], once: bool = False) -> None:
+    """Call `iteration` now and then every `every_s` seconds until SIGTERM/SIGINT."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    log.info("%s: started, every %.1fs", name, every_s)
+    while not stop.is_set():
+        started = time.monotonic()
+        summary = iteration()
+        log.info(
+            "%s: iteration in %.2fs: %s", name, time.monotonic() - started, " ".join(f"{k}={v}" for k, v in summary.items())
+        )
+        if once:
+            break
+        stop.wait(every_s)
+    log.info("%s: stopped", name)

@@ -1,0 +1,66 @@
+"""The web app's side of the predictor pool: one client per process, and passengers -> items."""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from flask import current_app
+
+from predictor.client import PredictorClient, PredictorUnavailable
+
+from .pnr import PnrStatus, StatusCode
+
+log = logging.getLogger(__name__)
+
+__all__ = ["PredictorUnavailable", "get_predictor", "items_for", "predict"]
+
+
+def get_predictor() -> PredictorClient:
+    """The process's client, made after gunicorn forks (a client made before fork is not reused)."""
+    ext = current_app.extensions
+    client = ext.get("pnr_predictor")
+    if client is None or ext.get("pnr_predictor_pid") != os.getpid():
+        cfg = current_app.config
+        client = PredictorClient(
+            cfg["PREDICTOR_ENDPOINTS"],
+            request_timeout_ms=cfg["PREDICTOR_TIMEOUT_MS"],
+            deadline_ms=cfg["PREDICTOR_DEADLINE_MS"],
+        )
+        ext["pnr_predictor"] = client
+        ext["pnr_predictor_pid"] = os.getpid()
+    return client
+
+
+def items_for(status: PnrStatus) -> list[dict[str, Any]]:
+    """One prediction item per passenger still waitlisted before the chart."""
+    if status.chart_prepared:
+        return []
+    hours = status.hours_to_chart
+    items = []
+    for p in status.passengers:
+        current, booking = p.current_status, p.booking_status
+        if current.code is not StatusCode.WL or current.position is None:
+            continue
+        items.append(
+            {
+                "id": str(p.number),
+                "train_number": status.train_number,
+                "journey_class": status.journey_class.value,
+                "quota": current.quota or booking.quota or status.quota,
+                "waitlist_type": current.waitlist_type or booking.waitlist_type or "GNWL",
+                "booking_position": booking.position if booking.position is not None else current.position,
+                "current_position": current.position,
+                "hours_to_chart": 0.0 if hours is None else round(hours, 2),
+            }
+        )
+    return items
+
+
+def predict(status: PnrStatus) -> dict[int, dict[str, Any]]:
+    """Predictions by passenger number; raises PredictorUnavailable when the whole pool is silent."""
+    items = items_for(status)
+    if not items:
+        return {}
+    results = get_predictor().predict(items)
+    return {int(r["id"]): r for r in results if "error" not in r}

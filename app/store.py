@@ -1,0 +1,229 @@
+"""MongoDB access through pymongo: collections, indexes and the queries the site and jobs need.
+
+Every write is an idempotent upsert keyed by a natural key, so several processes (web workers,
+the tracker) can record the same PNR at once without duplicates, and a retried write is harmless.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import secrets
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import pymongo
+from flask import Flask, current_app
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from .pnr import PnrStatus
+
+log = logging.getLogger(__name__)
+
+RETENTION_AFTER_JOURNEY_DAYS = 30
+
+
+class StoreUnavailable(Exception):
+    """The database could not serve a request (down, timing out, over quota, refusing writes)."""
+
+
+def utcnow() -> dt.datetime:
+    """Aware UTC now; the only clock the store uses."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def status_digest(status: PnrStatus) -> str:
+    """A digest of what a visitor sees (everything but `as_of`), so unchanged polls are not stored twice."""
+    d = status.to_dict()
+    d.pop("as_of", None)
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:32]
+
+
+class Store:
+    """The collections of DESIGN.md: pnrs, snapshots, subscriptions, outcomes, models."""
+
+    def __init__(self, client: pymongo.MongoClient, db_name: str, retention_days: int = RETENTION_AFTER_JOURNEY_DAYS):
+        self.client = client
+        self.db = client[db_name]
+        self.retention = dt.timedelta(days=retention_days)
+
+    def init_indexes(self) -> None:
+        """Create every index idempotently; safe to run from every process at start-up."""
+        db = self.db
+        with _mapped_errors():
+            db.pnrs.create_index([("expires_at", 1)], expireAfterSeconds=0)
+            db.pnrs.create_index([("last_seen", -1)])
+            db.snapshots.create_index([("pnr", 1), ("digest", 1)], unique=True)
+            db.snapshots.create_index([("pnr", 1), ("taken_at", 1)])
+            db.snapshots.create_index([("expires_at", 1)], expireAfterSeconds=0)
+            db.subscriptions.create_index([("pnr", 1), ("email", 1)], unique=True)
+            db.subscriptions.create_index([("token", 1)], unique=True)
+            db.subscriptions.create_index([("expires_at", 1)], expireAfterSeconds=0)
+            db.outcomes.create_index([("pnr", 1), ("journey_date", 1), ("passenger", 1), ("hours_to_chart", 1)], unique=True)
+            db.models.create_index([("version", 1)], unique=True)
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the server answers."""
+        with _mapped_errors():
+            self.client.admin.command("ping")
+
+    def _expires_at(self, status: PnrStatus) -> dt.datetime:
+        end = dt.datetime.combine(status.journey_date, dt.time(), dt.timezone.utc)
+        return end + self.retention
+
+    def record_snapshot(self, status: PnrStatus) -> bool:
+        """Store the status if it differs from every stored one; True when it was new."""
+        now = utcnow()
+        digest = status_digest(status)
+        expires_at = self._expires_at(status)
+        with _mapped_errors():
+            self.db.pnrs.update_one(
+                {"_id": status.pnr},
+                {
+                    "$set": {
+                        "last_seen": now,
+                        "train_number": status.train_number,
+                        "journey_date": status.journey_date.isoformat(),
+                        "chart_prepared": status.chart_prepared,
+                        "expires_at": expires_at,
+                    },
+                    "$setOnInsert": {"first_seen": now},
+                },
+                upsert=True,
+            )
+            try:
+                result = self.db.snapshots.update_one(
+                    {"pnr": status.pnr, "digest": digest},
+                    {"$setOnInsert": {"taken_at": status.as_of, "status": status.to_dict(), "expires_at": expires_at}},
+                    upsert=True,
+                )
+            except DuplicateKeyError:
+                # Two writers raced on the same new snapshot: the other one stored it.
+                return False
+        return result.upserted_id is not None
+
+    def history(self, pnr: str) -> list[PnrStatus]:
+        """Every stored status of a PNR, oldest first."""
+        with _mapped_errors():
+            docs = list(self.db.snapshots.find({"pnr": pnr}, {"status": 1}).sort("taken_at", 1))
+        return [PnrStatus.from_dict(doc["status"]) for doc in docs]
+
+    def last_snapshot(self, pnr: str) -> PnrStatus | None:
+        """The newest stored status of a PNR, for answering while the source is down."""
+        with _mapped_errors():
+            doc = self.db.snapshots.find_one({"pnr": pnr}, {"status": 1}, sort=[("taken_at", -1)])
+        return PnrStatus.from_dict(doc["status"]) if doc else None
+
+    def subscribe(self, pnr: str, email: str, journey_date: dt.date) -> str:
+        """Store a subscription (unconfirmed until its token is confirmed); returns the token."""
+        expires_at = dt.datetime.combine(journey_date, dt.time(), dt.timezone.utc) + self.retention
+        with _mapped_errors():
+            doc = self.db.subscriptions.find_one_and_update(
+                {"pnr": pnr, "email": email},
+                {
+                    "$setOnInsert": {"token": secrets.token_urlsafe(24), "confirmed": False, "created_at": utcnow()},
+                    "$set": {"expires_at": expires_at},
+                },
+                upsert=True,
+                return_document=pymongo.ReturnDocument.AFTER,
+            )
+        return str(doc["token"])
+
+    def confirm_subscription(self, token: str) -> dict[str, Any] | None:
+        """Mark a subscription confirmed by its token; None when the token is unknown."""
+        with _mapped_errors():
+            return self.db.subscriptions.find_one_and_update(
+                {"token": token},
+                {"$set": {"confirmed": True, "confirmed_at": utcnow()}},
+                return_document=pymongo.ReturnDocument.AFTER,
+            )
+
+    def tracked_pnrs(self) -> list[str]:
+        """PNRs with at least one confirmed subscription."""
+        with _mapped_errors():
+            return sorted(self.db.subscriptions.distinct("pnr", {"confirmed": True}))
+
+    def subscribers(self, pnr: str) -> list[dict[str, Any]]:
+        """Confirmed subscriptions of a PNR."""
+        with _mapped_errors():
+            return list(self.db.subscriptions.find({"pnr": pnr, "confirmed": True}))
+
+    def record_outcomes(self, rows: Iterable[dict[str, Any]]) -> int:
+        """Upsert charted outcome rows (training data); returns how many were new."""
+        ops = []
+        for row in rows:
+            key = {k: row[k] for k in ("pnr", "journey_date", "passenger", "hours_to_chart")}
+            ops.append(pymongo.UpdateOne(key, {"$setOnInsert": dict(row)}, upsert=True))
+        if not ops:
+            return 0
+        with _mapped_errors():
+            result = self.db.outcomes.bulk_write(ops, ordered=False)
+        return result.upserted_count
+
+    def outcomes(self) -> Iterator[dict[str, Any]]:
+        """Every stored outcome row, without Mongo's _id."""
+        with _mapped_errors():
+            yield from self.db.outcomes.find({}, {"_id": 0})
+
+    def record_model(self, version: str, metrics: dict[str, Any], path: str) -> None:
+        """Remember a model version the trainer published, with its held-out metrics."""
+        with _mapped_errors():
+            self.db.models.update_one(
+                {"version": version},
+                {"$setOnInsert": {"metrics": metrics, "path": path, "created_at": utcnow()}},
+                upsert=True,
+            )
+
+
+    def purge_expired(self, now: dt.datetime) -> dict[str, int]:
+        """Delete what is past its retention, per collection; TTL indexes do it too, this is explicit."""
+        with _mapped_errors():
+            return {
+                name: self.db[name].delete_many({"expires_at": {"$lt": now}}).deleted_count
+                for name in ("snapshots", "subscriptions", "pnrs")
+            }
+
+
+class _mapped_errors:
+    """Turn every pymongo error into StoreUnavailable, keeping the server's message."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> bool:
+        if exc is not None and isinstance(exc, PyMongoError) and not isinstance(exc, DuplicateKeyError):
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        return False
+
+
+def connect(uri: str, db_name: str, timeout_ms: int, retention_days: int) -> Store:
+    """A Store on a new client; the client connects lazily, on first use."""
+    client: pymongo.MongoClient = pymongo.MongoClient(
+        uri,
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
+        socketTimeoutMS=max(timeout_ms * 4, 5000),
+        tz_aware=True,
+        appname="pnr.me",
+    )
+    return Store(client, db_name, retention_days)
+
+
+def get_store() -> Store:
+    """The process's Store, made on first use (after gunicorn forks), indexes ensured once."""
+    ext = current_app.extensions
+    store: Store | None = ext.get("pnr_store")
+    if store is None:
+        cfg = current_app.config
+        store = connect(cfg["MONGO_URI"], cfg["MONGO_DB"], cfg["MONGO_TIMEOUT_MS"], cfg["RETENTION_DAYS"])
+        ext["pnr_store"] = store
+    if not ext.get("pnr_store_indexed"):
+        store.init_indexes()
+        ext["pnr_store_indexed"] = True
+    return store
+
+
+def init_app(app: Flask) -> None:
+    """Nothing connects here: the client is built lazily per process by get_store()."""
+    app.extensions.setdefault("pnr_store", None)

@@ -1,0 +1,1 @@
+"""The visitor-facing site: pages, the JSON API and the error mapping."""

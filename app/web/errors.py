@@ -1,0 +1,44 @@
+"""Domain exceptions mapped to pages and JSON errors, in one place."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from ..pnr import InvalidPnr, PnrNotFound, SourceUnavailable
+
+log = logging.getLogger(__name__)
+
+
+def wants_json() -> bool:
+    """API paths always answer JSON; pages answer HTML."""
+    return request.path.startswith("/api/")
+
+
+def error_response(status: int, code: str, message: str):  # type: ignore[no-untyped-def]
+    """A JSON error object {error: {code, message}} or the error page."""
+    if wants_json():
+        return jsonify(error={"code": code, "message": message}), status
+    return render_template("error.html", status=status, code=code, message=message), status
+
+
+def init_app(app: Flask) -> None:
+    """Register one handler per domain exception, plus a last resort for HTTP and internal errors."""
+    app.register_error_handler(InvalidPnr, lambda e: error_response(400, "invalid_pnr", str(e)))
+    app.register_error_handler(
+        PnrNotFound, lambda e: error_response(404, "pnr_not_found", f"{e} (never booked, or flushed after the journey)")
+    )
+    app.register_error_handler(
+        SourceUnavailable,
+        lambda e: error_response(503, "source_unavailable", "The PNR status service is not answering right now; please try again in a few minutes."),
+    )
+
+    @app.errorhandler(HTTPException)
+    def http_error(e: HTTPException):  # type: ignore[no-untyped-def]
+        return error_response(e.code or 500, (e.name or "error").lower().replace(" ", "_"), e.description or "")
+
+    @app.errorhandler(Exception)
+    def internal_error(e: Exception):  # type: ignore[no-untyped-def]
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "Something broke on our side; the on-call engineer has been told.")

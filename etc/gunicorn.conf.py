@@ -1,0 +1,15 @@
+"""gunicorn settings for the `web` program; every value can be overridden from etc/pnr.env."""
+import os
+
+bind = f"{os.environ.get('PNR_WEB_HOST', '127.0.0.1')}:{os.environ.get('PNR_WEB_PORT', '8000')}"
+workers = int(os.environ.get("PNR_WEB_WORKERS", "2"))
+worker_class = "sync"
+timeout = 30
+graceful_timeout = 10
+keepalive = 2
+# Clients (MongoClient, the predictor client) are made after fork, one per worker.
+preload_app = False
+accesslog = "-"
+errorlog = "-"
+capture_output = True
+proc_name = "pnr-web"
