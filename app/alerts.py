@@ -143,7 +143,7 @@ def drain_spool(settings: MailSettings) -> tuple[int, int]:
     delivered = 0
     for index, path in enumerate(files):
         try:
-            message = BytesParser(_class=EmailMessage, policy=email.policy.default).parse(path.open("rb"))
+            message = parse_piped(path.read_bytes())
         except OSError:
             log.exception("cannot read spooled mail %s; left in place", path.name)
             continue

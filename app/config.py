@@ -52,7 +52,7 @@ SETTINGS: dict[str, tuple[Any, Callable[[str], Any]]] = {
     "SMTP_USER": ("", _str),
     "SMTP_PASSWORD": ("", _str),
     "SMTP_TIMEOUT_S": (10.0, float),
-    "MAIL_FROM": ("pnr.me <alerts@pnr.me.invalid>", _str),
+    "MAIL_FROM": ("pnr.me alerts <alerts@pnr.me.invalid>", _str),
     "ALERT_TO": ("oncall@pnr.me.invalid", _str),
     "ALERT_MAIL": (True, _bool),
     "PUBLIC_URL": ("http://127.0.0.1:8000", _str),

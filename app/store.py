@@ -63,6 +63,10 @@ class Store:
             db.outcomes.create_index([("pnr", 1), ("journey_date", 1), ("passenger", 1), ("hours_to_chart", 1)], unique=True)
             db.models.create_index([("version", 1)], unique=True)
 
+    def close(self) -> None:
+        """Close the client's connections (tests, and processes that end)."""
+        self.client.close()
+
     def ping(self) -> None:
         """Raise StoreUnavailable unless the server answers."""
         with _mapped_errors():

@@ -1,0 +1,33 @@
+"""Fixtures shared by every test: a real database server and a real SMTP server, each test its own."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support import MongoServer, SmtpSink, wait_for
+
+
+@pytest.fixture
+def wait() -> Callable[..., Any]:
+    """`wait(condition, deadline_s, what)` for tests."""
+    return wait_for
+
+
+@pytest.fixture
+def mongo_server(tmp_path: Path) -> Iterator[MongoServer]:
+    """A fresh database server for one test (test commands such as configureFailPoint enabled)."""
+    server = MongoServer(tmp_path / "db")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    """A running SMTP server for one test; stop() it to simulate an outage."""
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
