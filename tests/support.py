@@ -3,11 +3,18 @@ from __future__ import annotations
 
 import email
 import email.policy
+import os
+import re
+import secrets
+import shutil
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
@@ -112,3 +119,114 @@ class SmtpSink:
     def received(self) -> list[EmailMessage]:
         with self._lock:
             return list(self.messages)
+
+
+ENV_LINE = re.compile(r"^([A-Z_][A-Z0-9_]*)=(.*)$")
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines as a shell would export them (surrounding quotes removed)."""
+    env = {}
+    for line in path.read_text().splitlines():
+        m = ENV_LINE.match(line.strip())
+        if m:
+            env[m.group(1)] = m.group(2).strip().strip('"')
+    return env
+
+
+def consecutive_free_ports(n: int) -> int:
+    """A base port with n free ports from it."""
+    for _ in range(50):
+        base = free_port()
+        if base + n < 65535 and all(_is_free(base + i) for i in range(n)):
+            return base
+    raise RuntimeError("no run of free ports")
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class Kit:
+    """A copy of the repo's etc/ with its own ports and var/, and the real supervisord running it."""
+
+    def __init__(self, root: Path, smtp_port: int, **overrides: str):
+        self.root = root
+        self.etc = root / "etc"
+        self.var = root / "var"
+        self.etc.mkdir()
+        for name in ("supervisord.conf", "crashmail.conf", "gunicorn.conf.py"):
+            shutil.copy(REPO / "etc" / name, self.etc / name)
+        for d in ("run", "log", "db", "mail", "spool"):
+            (self.var / d).mkdir(parents=True)
+        (self.var / "run").chmod(0o700)
+        self.web_port, db_port = free_port(), free_port()
+        predictor_base = consecutive_free_ports(2)
+        self.env = {
+            **os.environ,
+            **read_env_file(REPO / "etc" / "pnr.env.example"),
+            "PNR_SUPERVISOR_PASSWORD": secrets.token_urlsafe(16),
+            "PNR_SECRET_KEY": secrets.token_urlsafe(16),
+            "PNR_WEB_PORT": str(self.web_port),
+            "PNR_PUBLIC_URL": f"http://127.0.0.1:{self.web_port}",
+            "PNR_DB_PORT": str(db_port),
+            "PNR_MONGO_URI": f"mongodb://127.0.0.1:{db_port}/?directConnection=true",
+            "PNR_PREDICTOR_PORT_BASE": str(predictor_base),
+            "PNR_SMTP_PORT": str(smtp_port),
+            "PNR_MAILSINK_AUTOSTART": "false",
+            "PNR_ALERT_TO": "oncall@pnr.test",
+            "PNR_VAR_DIR": str(self.var),
+            "PATH": f"{BIN}:{os.environ['PATH']}",
+            **overrides,
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(list(args), env=self.env, cwd=self.root, capture_output=True, text=True, timeout=timeout)
+
+    def ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """The sysadmin's command: supervisorctl -c etc/supervisord.conf ..."""
+        return self.run(str(BIN / "supervisorctl"), "-c", str(self.etc / "supervisord.conf"), *args, timeout=30)
+
+    def states(self) -> dict[str, tuple[str, str]]:
+        out = self.ctl("status").stdout
+        states = {}
+        for line in out.splitlines():
+            parts = line.split(None, 2)
+            if len(parts) >= 2:
+                states[parts[0]] = (parts[1], parts[2] if len(parts) > 2 else "")
+        return states
+
+    def start(self) -> None:
+        with open(self.var / "log" / "supervisord.stdout", "ab") as out:
+            self.proc = subprocess.Popen(
+                [str(BIN / "supervisord"), "--nodaemon", "-c", str(self.etc / "supervisord.conf")],
+                env=self.env, cwd=self.root, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}{path}", timeout=30) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
