@@ -226,49 +226,35 @@ def validate_pnr(text: object) -> str:
 
 
 # --- Status strings -------------------------------------------------------------------------------
-# One parser for every format a source gives: indianrail.gov.in (2013), CRIS/IRCTC, ConfirmTkt,
-# railwayapi and indianrailapi. A number is a queue position only for WL and RAC; next to a coach it
-# is a berth. Anything the grammar below does not cover raises UnknownStatus rather than being guessed.
+# One parser for the formats of indianrail.gov.in (2013), CRIS/IRCTC, ConfirmTkt, railwayapi and
+# indianrailapi. A number is a queue position only for WL and RAC; next to a coach it is a berth.
+# Whatever the grammar below does not cover raises UnknownStatus rather than being guessed.
 
 # RLGN is how an RLWL booking is printed on a ticket; it is normalised to RLWL so that the model and
 # the simulator see one name for one queue.
 WAITLIST_TYPES = frozenset({"GNWL", "RLWL", "PQWL", "RSWL", "RQWL", "TQWL", "CKWL", "LDWL"})
 WAITLIST_TYPE_ALIASES = {"RLGN": "RLWL"}
-# The quota a waitlist type draws from, for sources that give no journey-level quota.
-QUOTA_BY_WAITLIST_TYPE = {
-    "GNWL": "GN", "RLWL": "RL", "PQWL": "PQ", "RSWL": "RS", "TQWL": "TQ", "CKWL": "CK", "LDWL": "LD",
-}
-QUOTA_CODES = frozenset(
-    {"GN", "TQ", "CK", "PT", "LD", "SS", "LB", "HP", "DF", "FT", "YU", "HO", "PH", "DP", "RE", "PQ",
-     "RL", "RS", "GNRS", "OS", "RC"}
-)
+# The quota a waitlist type draws from, for sources that give no journey-level quota (RQWL has none).
+QUOTA_BY_WAITLIST_TYPE = {wl: wl[:2] for wl in WAITLIST_TYPES - {"RQWL"}}
+QUOTA_CODES = frozenset({"GN", "TQ", "CK", "PT", "LD", "SS", "LB", "HP", "DF", "FT", "YU", "HO", "PH", "DP",
+                         "RE", "PQ", "RL", "RS", "GNRS", "OS", "RC"})
 # Berth codes win over quota codes where a token could be either ("LB": lower berth or its quota).
-BERTH_CODES = frozenset({"LB", "MB", "UB", "SL", "SM", "SU", "WS", "MS", "AS", "CB", "CP"})
+BERTH_CODES = frozenset({"LB", "MB", "UB", "SL", "SM", "SU", "WS", "MS", "AS"})
 JOURNEY_CLASS_ALIASES = {"1AC": "1A", "2AC": "2A", "3AC": "3A", "SLEEPER": "SL"}
 MAX_QUEUE_NUMBER = 9999
 
-_WORDS = {
-    "CNF": StatusCode.CNF, "CONFIRMED": StatusCode.CNF,
-    "CAN": StatusCode.CAN, "CAN/MOD": StatusCode.CAN, "CANCELLED": StatusCode.CAN,
-    "REGRET": StatusCode.REGRET, "REGRET/WL": StatusCode.REGRET,
-    "RELEASED": StatusCode.RELEASED, "NOSB": StatusCode.NOSB,
-}
-_NUM = r"[0-9]{1,4}"
-_COACH = r"[A-Z]{1,3}[0-9]{0,2}"
-_TOKEN = r"[A-Z]{2,4}"
-# "GNWL 72", "GNWL/45", "GNWL/-/16/GN", "W/L 45,GNWL" (as "WL 45,GNWL"), "RAC 8,RLGN", "RAC/-/12/GN", bare "WL".
-_QUEUE = re.compile(rf"(?P<kind>{_TOKEN})(?:/-)?(?:[ /](?P<n>{_NUM}))?(?:[,/](?P<tag>{_TOKEN}))?", re.ASCII)
+_WORDS = {"CNF": StatusCode.CNF, "CONFIRMED": StatusCode.CNF, "CAN": StatusCode.CAN, "CAN/MOD": StatusCode.CAN,
+          "CANCELLED": StatusCode.CAN, "REGRET": StatusCode.REGRET, "REGRET/WL": StatusCode.REGRET,
+          "RELEASED": StatusCode.RELEASED, "NOSB": StatusCode.NOSB}
+_NUM, _COACH, _TAG = r"[0-9]{1,4}", r"[A-Z]{1,3}[0-9]{0,2}", r"[A-Z]{2,4}"
+# "GNWL 72", "GNWL/45", "GNWL/-/16/GN", "W/L 45,GNWL" (read as "WL 45,GNWL"), "RAC 8,RLGN", bare "WL".
+_QUEUE = re.compile(rf"(?P<kind>RAC|WL|RLGN|[A-Z]{{2}}WL)(?:/-)?(?:[ /](?P<n>{_NUM}))?(?:[,/](?P<tag>{_TAG}))?")
 # "RAC S9 23", "RAC/S9/23", "RAC 8 S9 23"; "CNF S3 40", "CNF/B1/57/LB", "CNF/S6/71/GN".
-_SEAT = re.compile(
-    rf"(?P<kind>RAC|CNF)(?: (?P<n>{_NUM}))?[ /](?P<coach>{_COACH})[ /](?P<berth>{_NUM})"
-    rf"(?:/(?P<tag>{_TOKEN}))?(?:/(?P<tag2>{_TOKEN}))?",
-    re.ASCII,
-)
-# 2013 RAC at charting: "RS13 23" is RAC in coach S13, berth 23.
-_LEGACY_RAC_SEAT = re.compile(rf"R(?P<coach>[A-Z]{{1,2}}[0-9]{{1,2}}) (?P<berth>{_NUM})", re.ASCII)
-# 2013 confirmed berth: "S8 , 61,GN", "B6 , 63".
-_LEGACY_CNF_SEAT = re.compile(rf"(?P<coach>{_COACH}),(?P<berth>{_NUM})(?:,(?P<tag>{_TOKEN}))?", re.ASCII)
-_COACH_ONLY = re.compile(_COACH, re.ASCII)
+_SEAT = re.compile(rf"(?P<kind>RAC|CNF)(?: (?P<n>{_NUM}))?[ /](?P<coach>{_COACH})[ /](?P<berth>{_NUM})"
+                   rf"(?:/(?P<tag>{_TAG}))?(?:/(?P<tag2>{_TAG}))?")
+# 2013: "RS13 23" is RAC in coach S13, berth 23; "S8 , 61,GN" and "B6 , 63" are confirmed berths.
+_LEGACY_RAC_SEAT = re.compile(rf"R(?P<coach>[A-Z]{{1,2}}[0-9]{{1,2}}) (?P<berth>{_NUM})")
+_LEGACY_CNF_SEAT = re.compile(rf"(?P<coach>{_COACH}),(?P<berth>{_NUM})(?:,(?P<tag>{_TAG}))?")
 
 
 def parse_status(text: object, *, number: int | str | None = None, coach: str | None = None) -> SeatStatus:
@@ -281,51 +267,51 @@ def parse_status(text: object, *, number: int | str | None = None, coach: str | 
     """
     if not isinstance(text, str):
         raise UnknownStatus(f"status must be text, not {type(text).__name__}: {text!r}")
-    s = _normalise_status(text)
-    extra_number, extra_coach = _extras(text, number, coach)
+    s = " ".join(text.split())  # also folds the no-break spaces of scraped pages
+    if not s.isascii():  # before upper(): "ß".upper() is "SS"
+        raise UnknownStatus(f"unknown status format (not ASCII): {text!r}")
+    s = re.sub(r" ?([,/]) ?", r"\1", s.upper())
+    extra_number, extra_coach = _extra_number(text, number), _extra_coach(text, coach)
     if s in _WORDS:
-        code = _WORDS[s]
-        if code is StatusCode.CNF and extra_number and extra_coach:
+        if _WORDS[s] is StatusCode.CNF and extra_number and extra_coach:
             return SeatStatus(StatusCode.CNF, coach=extra_coach, berth=extra_number)
-        return SeatStatus(code)
+        return SeatStatus(_WORDS[s])
     s = s.replace("W/L", "WL")
     if m := _QUEUE.fullmatch(s):
         return _queue_status(text, m, extra_number, extra_coach)
     if m := _SEAT.fullmatch(s):
-        return _seat_status(text, m)
+        code = StatusCode(m["kind"])
+        if code is StatusCode.CNF and m["n"]:
+            raise UnknownStatus(f"a confirmed status has no queue number: {text!r}")
+        position = _number(text, m["n"]) if m["n"] else None
+        seat = SeatStatus(code, position, _coach(text, m["coach"]), _number(text, m["berth"]))
+        return _tagged(text, _tagged(text, seat, m["tag"]), m["tag2"])
     if m := _LEGACY_RAC_SEAT.fullmatch(s):
-        return SeatStatus(StatusCode.RAC, coach=m["coach"], berth=_number(text, m["berth"]))
+        return SeatStatus(StatusCode.RAC, coach=_coach(text, m["coach"]), berth=_number(text, m["berth"]))
     if m := _LEGACY_CNF_SEAT.fullmatch(s):
-        status = SeatStatus(StatusCode.CNF, coach=_coach(text, m["coach"]), berth=_number(text, m["berth"]))
-        return _tagged(text, status, m["tag"])
+        seat = SeatStatus(StatusCode.CNF, coach=_coach(text, m["coach"]), berth=_number(text, m["berth"]))
+        return _tagged(text, seat, m["tag"])
     raise UnknownStatus(f"unknown status format: {text!r}")
 
 
-def _normalise_status(text: str) -> str:
-    """Upper-case, one space between words, none around ',' and '/'; ASCII only."""
-    s = " ".join(text.split()).upper()
-    if not s.isascii():
-        raise UnknownStatus(f"unknown status format (not ASCII): {text!r}")
-    return re.sub(r" ?([,/]) ?", r"\1", s)
-
-
-def _extras(text: str, number: int | str | None, coach: str | None) -> tuple[int | None, str | None]:
-    """Validate the separately given number and coach; 0, "" and None mean absent."""
+def _extra_number(text: str, number: object) -> int | None:
+    """A separately given number (int or digits); 0, "" and None mean absent."""
     if isinstance(number, bool) or not isinstance(number, (int, str, type(None))):
         raise UnknownStatus(f"bad number {number!r} next to status {text!r}")
-    if isinstance(number, int):
-        number = str(number)
-    n = None
-    if number is not None and number.strip() not in ("", "0"):
-        n = _number(text, number.strip())
-    if coach is not None and not isinstance(coach, str):
+    if isinstance(number, int) and not 0 <= number <= MAX_QUEUE_NUMBER:  # not repr()'d: it may be huge
+        raise UnknownStatus(f"number outside 0-{MAX_QUEUE_NUMBER} next to status {text!r}")
+    digits = str(number).strip() if number is not None else ""
+    return _number(text, digits) if digits not in ("", "0") else None
+
+
+def _extra_coach(text: str, coach: object) -> str | None:
+    """A separately given coach id; "", "-" and None mean absent."""
+    c = coach.strip().upper() if isinstance(coach, str) and coach.isascii() else coach
+    if c in (None, "", "-"):
+        return None
+    if not (isinstance(c, str) and re.fullmatch(_COACH, c)):
         raise UnknownStatus(f"bad coach {coach!r} next to status {text!r}")
-    c = coach.strip().upper() if coach else ""
-    if c in ("", "-"):
-        return n, None
-    if not c.isascii() or not _COACH_ONLY.fullmatch(c):
-        raise UnknownStatus(f"bad coach {coach!r} next to status {text!r}")
-    return n, _coach(text, c)
+    return _coach(text, c)
 
 
 def _number(text: str, digits: str) -> int:
@@ -349,38 +335,17 @@ def _waitlist_type(token: str) -> str | None:
 
 
 def _queue_status(text: str, m: re.Match[str], number: int | None, coach: str | None) -> SeatStatus:
-    """WL or RAC with a queue position (or a seat given separately for a bare RAC)."""
-    kind = m["kind"]
-    if kind == "RAC":
-        code, wl_type = StatusCode.RAC, None
-    elif kind == "WL" or _waitlist_type(kind):
-        code, wl_type = StatusCode.WL, _waitlist_type(kind)
-    else:
-        raise UnknownStatus(f"unknown status format: {text!r}")
-    position = _number(text, m["n"]) if m["n"] else None
-    if position is None and code is StatusCode.RAC and number and coach:
-        status = SeatStatus(code, coach=coach, berth=number)
-    elif position is None and number:
-        status = SeatStatus(code, position=number, waitlist_type=wl_type)
-    elif position is None:
+    """WL or RAC with a queue position (or, for a bare RAC, a seat given separately)."""
+    code = StatusCode.RAC if m["kind"] == "RAC" else StatusCode.WL
+    wl_type = _waitlist_type(m["kind"])
+    if code is StatusCode.WL and m["kind"] != "WL" and wl_type is None:
+        raise UnknownStatus(f"unknown waitlist type {m['kind']!r} in status {text!r}")
+    position = _number(text, m["n"]) if m["n"] else number
+    if m["n"] is None and code is StatusCode.RAC and number and coach:
+        return _tagged(text, SeatStatus(code, coach=coach, berth=number), m["tag"])
+    if position is None:
         raise UnknownStatus(f"{code.value} status without a position: {text!r}")
-    else:
-        status = SeatStatus(code, position=position, waitlist_type=wl_type)
-    return _tagged(text, status, m["tag"])
-
-
-def _seat_status(text: str, m: re.Match[str]) -> SeatStatus:
-    """CNF or RAC with a coach and berth (RAC possibly with its queue number too)."""
-    code = StatusCode(m["kind"])
-    if code is StatusCode.CNF and m["n"]:
-        raise UnknownStatus(f"a confirmed status has no queue number: {text!r}")
-    status = SeatStatus(
-        code,
-        position=_number(text, m["n"]) if m["n"] else None,
-        coach=_coach(text, m["coach"]),
-        berth=_number(text, m["berth"]),
-    )
-    return _tagged(text, _tagged(text, status, m["tag"]), m["tag2"])
+    return _tagged(text, SeatStatus(code, position=position, waitlist_type=wl_type), m["tag"])
 
 
 def _tagged(text: str, status: SeatStatus, tag: str | None) -> SeatStatus:
@@ -399,17 +364,21 @@ def _tagged(text: str, status: SeatStatus, tag: str | None) -> SeatStatus:
     raise UnknownStatus(f"unknown code {tag!r} in status {text!r}")
 
 
+def _ascii_code(text: object) -> str:
+    """Upper-cased, stripped ASCII text; "" for anything else."""
+    return text.strip().upper() if isinstance(text, str) and text.isascii() else ""
+
+
 def parse_quota(text: object) -> str:
     """Canonical quota code ("GN", "TQ", ...) or ValueError naming the text."""
-    code = text.strip().upper() if isinstance(text, str) else ""
-    if code not in QUOTA_CODES:
+    if (code := _ascii_code(text)) not in QUOTA_CODES:
         raise ValueError(f"unknown quota {text!r}")
     return code
 
 
 def parse_journey_class(text: object) -> JourneyClass:
     """The JourneyClass a ticket code ("SL", "3A", "3AC", ...) names, or ValueError naming the text."""
-    code = text.strip().upper() if isinstance(text, str) else ""
+    code = _ascii_code(text)
     try:
         return JourneyClass(JOURNEY_CLASS_ALIASES.get(code, code))
     except ValueError:
