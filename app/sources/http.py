@@ -1,0 +1,172 @@
+"""A real PNR-status JSON API as a status source: URL building, retries, and error mapping.
+
+The reply shapes are read by `app.sources.shapes`; this module owns the transport. Transient
+failures (timeouts, connection errors, HTTP 5xx and 429) are retried a bounded number of times with
+a short backoff; everything else fails at once. The API key is kept out of every log line and
+exception message, including urllib3's debug lines that print request URLs.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import time
+import urllib.parse
+from collections.abc import Mapping
+from typing import Any
+
+import requests
+
+from ..pnr import PnrError, PnrStatus, SourceUnavailable, validate_pnr
+from . import shapes
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PATH_TEMPLATE = "/pnr-status/pnr/{pnr}/apikey/{key}/"
+RETRY_BACKOFF_S = 0.25
+REDACTED = "***"
+# The loggers that print request URLs (and so a key in the path) at DEBUG level.
+URL_LOGGERS = ("urllib3.connectionpool", "urllib3.connection", "urllib3.util.retry")
+
+
+class _RedactSecrets(logging.Filter):
+    """Replaces every registered secret in a log record's message."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record in place; never drop it."""
+        if self.secrets:
+            message = record.getMessage()
+            redacted = _redact(message, self.secrets)
+            if redacted != message:
+                record.msg, record.args = redacted, None
+        return True
+
+
+_URL_LOG_FILTER = _RedactSecrets()
+
+
+class HttpSource:
+    """Statuses from a PNR-status API; `path_template` takes `{pnr}` and `{key}`, e.g. a query string.
+
+    `shape` is one of `shapes.SHAPES` ("auto" tells them apart by their keys). With `key_header`
+    the key is sent in that header (RapidAPI's x-rapidapi-key) instead of, or besides, the URL.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        *,
+        timeout_s: float,
+        retries: int,
+        shape: str = "auto",
+        path_template: str = DEFAULT_PATH_TEMPLATE,
+        key_header: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        backoff_s: float = RETRY_BACKOFF_S,
+    ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"the status API base URL must start with http:// or https://, not {base_url!r}")
+        if shape not in shapes.SHAPES:
+            raise ValueError(f"unknown reply shape {shape!r}; known: {', '.join(shapes.SHAPES)}")
+        if not api_key and ("{key}" in path_template or key_header):
+            raise ValueError("the status API needs a key: the path template or key header uses one")
+        if timeout_s <= 0 or retries < 0:
+            raise ValueError("timeout_s must be positive and retries not negative")
+        try:
+            path_template.format(pnr="0", key="0")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"bad path template {path_template!r}: only {{pnr}} and {{key}} are filled in") from exc
+        self._base_url = base_url.rstrip("/")
+        self._path_template = path_template
+        self._api_key = api_key or ""
+        self._secrets = {s for s in (self._api_key, urllib.parse.quote(self._api_key, safe="")) if s}
+        self._timeout_s, self._retries, self._backoff_s = timeout_s, retries, backoff_s
+        self.shape = shape
+        self._session = requests.Session()
+        self._session.headers.update(headers or {})
+        if key_header:
+            self._session.headers[key_header] = self._api_key
+        _URL_LOG_FILTER.secrets |= self._secrets
+        for name in URL_LOGGERS:
+            logging.getLogger(name).addFilter(_URL_LOG_FILTER)  # no-op when already added
+
+    def get_status(self, pnr: str, now: dt.datetime) -> PnrStatus:
+        """The status of `pnr` as of `now`; InvalidPnr, PnrNotFound or SourceUnavailable otherwise."""
+        pnr = validate_pnr(pnr)
+        try:
+            return shapes.to_status(self._fetch(pnr), pnr, now, self.shape)
+        except PnrError as exc:
+            message = str(exc)
+            if _redact(message, self._secrets) == message:
+                raise
+            raise type(exc)(_redact(message, self._secrets)) from None
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._session.close()
+
+    def __enter__(self) -> HttpSource:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _fetch(self, pnr: str) -> Any:
+        """The decoded JSON reply, retrying transient failures; SourceUnavailable when there is none."""
+        key = urllib.parse.quote(self._api_key, safe="")
+        url = self._base_url + self._path_template.format(pnr=urllib.parse.quote(pnr), key=key)
+        attempts = self._retries + 1
+        for attempt in range(1, attempts + 1):
+            cause = self._attempt(url)
+            if not isinstance(cause, str):
+                return cause.value
+            log.warning("status API attempt %d/%d for %s failed: %s", attempt, attempts, pnr, cause)
+            if attempt < attempts:
+                time.sleep(self._backoff_s * 2 ** (attempt - 1))
+        raise SourceUnavailable(f"the status source is unavailable after {attempts} attempts: {cause}")
+
+    def _attempt(self, url: str) -> _Reply | str:
+        """One request: the reply, or the transient cause of its failure (permanent ones raise)."""
+        try:
+            response = self._session.get(url, timeout=self._timeout_s)
+        except requests.Timeout:
+            return f"no answer within {self._timeout_s:g} s"
+        except requests.ConnectionError as exc:
+            return f"cannot connect: {_reason(exc, self._secrets)}"
+        except requests.RequestException as exc:
+            raise SourceUnavailable(f"the status API request failed: {_reason(exc, self._secrets)}") from None
+        with response:
+            if response.status_code == 429 or response.status_code >= 500:
+                return f"HTTP {response.status_code} {response.reason or ''}".rstrip()
+            if not 200 <= response.status_code < 300:
+                raise SourceUnavailable(f"the status source answered HTTP {response.status_code} {response.reason}")
+            try:
+                return _Reply(response.json())
+            except ValueError:
+                raise SourceUnavailable("the status source sent malformed JSON") from None
+
+
+class _Reply:
+    """A decoded reply, told apart from a failure cause (a str) even when the JSON is a string."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _reason(exc: BaseException, secrets: set[str]) -> str:
+    """A short cause, "[Errno 111] Connection refused" rather than urllib3's nested reprs with the URL."""
+    text = str(exc)
+    found = re.search(r"\[Errno -?[0-9]+\][^'\")]*", text)
+    return _redact(found.group(0).strip() if found else type(exc).__name__, secrets)
+
+
+def _redact(text: str, secrets: set[str]) -> str:
+    """`text` with every secret replaced, longest first so a quoted key is not half-replaced."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
