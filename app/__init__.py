@@ -7,6 +7,7 @@ from typing import Any
 from flask import Flask
 
 from . import alerts, config, logs, store
+from .sources import make_source
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -22,6 +23,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     logs.init_app(app)
     alerts.init_app(app, program=os.environ.get("SUPERVISOR_PROCESS_NAME", "web"))
     store.init_app(app)
+    # Built now, so that a bad source setting stops the process with a clear message.
+    app.extensions["pnr_source"] = make_source(app.config)
 
     from . import jobs
     from .web import api, errors, pages

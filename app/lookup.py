@@ -15,6 +15,7 @@ from flask import current_app
 
 from . import predictions
 from .pnr import PnrStatus, SourceUnavailable, validate_pnr
+from .sources import Source
 from .store import StoreUnavailable, get_store, utcnow
 
 log = logging.getLogger(__name__)
@@ -37,24 +38,9 @@ class Lookup:
         return self.source_error is not None
 
 
-def get_source() -> Any:
-    """The configured status source, one per process."""
-    ext = current_app.extensions
-    source = ext.get("pnr_source")
-    if source is None:
-        cfg = current_app.config
-        if cfg["SOURCE"] == "http":
-            from .sources.http import HttpSource
-
-            source = HttpSource(
-                cfg["HTTP_BASE_URL"], cfg["HTTP_API_KEY"] or None, timeout_s=cfg["HTTP_TIMEOUT_S"], retries=cfg["HTTP_RETRIES"]
-            )
-        else:
-            from .sources.simulator import SimulatorSource
-
-            source = SimulatorSource(seed=cfg["SIM_SEED"], era=cfg["SIM_ERA"])
-        ext["pnr_source"] = source
-    return source
+def get_source() -> Source:
+    """The configured status source, built once per process by create_app."""
+    return current_app.extensions["pnr_source"]
 
 
 def lookup(text: str, now: dt.datetime | None = None) -> Lookup:

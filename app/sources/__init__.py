@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
+from ..config import SettingsError
 from ..pnr import PnrStatus
 
 
@@ -13,3 +15,28 @@ class Source(Protocol):
     def get_status(self, pnr: str, now: dt.datetime) -> PnrStatus:
         """The status as of `now`; raises InvalidPnr, PnrNotFound or SourceUnavailable."""
         ...
+
+
+def make_source(config: Mapping[str, Any]) -> Source:
+    """The source the settings choose; a bad setting raises config.SettingsError naming it."""
+    name = config["SOURCE"]
+    if name == "simulator":
+        from .simulator import SimulatorSource
+
+        return SimulatorSource(seed=config["SIM_SEED"], era=config["SIM_ERA"])
+    if name == "http":
+        from .http import HttpSource
+
+        try:
+            return HttpSource(
+                config["HTTP_BASE_URL"],
+                config["HTTP_API_KEY"] or None,
+                timeout_s=config["HTTP_TIMEOUT_S"],
+                retries=config["HTTP_RETRIES"],
+                shape=config["HTTP_SHAPE"],
+                path_template=config["HTTP_PATH_TEMPLATE"],
+                key_header=config["HTTP_KEY_HEADER"] or None,
+            )
+        except ValueError as exc:
+            raise SettingsError(f"PNR_HTTP_*: {exc}") from None
+    raise SettingsError(f"PNR_SOURCE: expected simulator or http, got {name!r}")
