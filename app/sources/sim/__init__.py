@@ -1,0 +1,1 @@
+"""The railway simulator behind `app.sources.simulator`: trains, demand, inventories, charting, PNRs."""

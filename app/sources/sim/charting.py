@@ -1,0 +1,134 @@
+"""The final chart: when it is prepared, which quota berths are released, and who gets which berth.
+
+DOMAIN §1.4 and §3.5. At charting the unused emergency quota (used share ~ Beta(4,3)), the unused
+LD/SS/DF/FT berths and every queue's unsold berths form one pool, served in the order GN (RAC first,
+then GNWL), RL, PQ, TQ. Confirmed passengers keep the berth they booked; everyone confirmed later
+gets a free berth in queue order; RAC pairs share the side-lower berths; the waitlisted rest are
+auto-cancelled and their status is frozen.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import numpy as np
+
+from .booking import CAN, CNF, RAC, WL, QueueLog
+from .config import SimConfig
+from .trains import IST, ClassPlan, Train
+
+SERVE_ORDER = ("GN", "RL", "PQ", "TQ")
+RELEASED_QUOTAS = ("HO", "LD", "SS", "DF", "FT")
+CHART_2013_AFTERNOON = dt.time(12, 0)
+CHART_2013_EVENING = dt.time(20, 0)
+CHART_2013_LEAD_H = 4.0
+CHART_2025_WINDOW = (dt.time(5, 0), dt.time(14, 0))
+CHART_2025_EVENING = dt.time(21, 0)
+CHART_2025_LEAD_H = 8.0
+
+
+def chart_time(config: SimConfig, train: Train, journey_date: dt.date) -> dt.datetime:
+    """When the final chart of a train-date is prepared, by the era's rule (UTC)."""
+    departure = train.departure_at(journey_date)
+    eve = journey_date - dt.timedelta(days=1)
+    if config.chart_rule == "2025":
+        lo, hi = CHART_2025_WINDOW
+        if lo <= train.departure < hi:
+            return dt.datetime.combine(eve, CHART_2025_EVENING, IST).astimezone(dt.timezone.utc)
+        return departure - dt.timedelta(hours=CHART_2025_LEAD_H)
+    if train.departure >= CHART_2013_AFTERNOON:
+        return departure - dt.timedelta(hours=CHART_2013_LEAD_H)
+    return dt.datetime.combine(eve, CHART_2013_EVENING, IST).astimezone(dt.timezone.utc)
+
+
+@dataclasses.dataclass(frozen=True)
+class ChartSummary:
+    """What charting released and to whom: berths per source quota and per served queue."""
+
+    released: dict[str, int]
+    served: dict[str, int]
+
+
+def _survivor_ranks(log: QueueLog) -> tuple[np.ndarray, np.ndarray]:
+    """Mask of passengers holding tickets at the chart, and their rank among them (-1 for others)."""
+    alive = log.cancel_h == -np.inf
+    rank = np.where(alive, np.cumsum(alive) - 1, -1)
+    return alive, rank
+
+
+def _own_berths(plan: ClassPlan, log: QueueLog) -> tuple[np.ndarray, np.ndarray]:
+    """The queue's berths and the slots (indices into them) not held since booking at the chart."""
+    own = plan.quota_berths[log.name]
+    alive = log.cancel_h == -np.inf
+    free = np.ones(len(own), dtype=bool)
+    free[log.slot[alive & (log.slot >= 0)]] = False
+    return own, np.flatnonzero(free)
+
+
+def prepare_chart(plan: ClassPlan, queues: dict[str, QueueLog], rng: np.random.Generator, config: SimConfig) -> ChartSummary:
+    """Release unused quota, serve the queues, assign berths; fills each log's final_* arrays."""
+    released: dict[str, int] = {}
+    pool: list[np.ndarray] = []
+    for quota in RELEASED_QUOTAS:
+        berths = plan.quota_berths.get(quota, np.zeros(0, dtype=np.int32))
+        a, b = config.eq_usage_beta if quota == "HO" else config.other_usage_beta
+        used = int(round(rng.beta(a, b) * len(berths))) if len(berths) else 0
+        pool.append(berths[used:])
+        released[quota] = len(berths) - used
+    for name in SERVE_ORDER:  # each queue fills its own berths first; what it leaves joins the pool
+        log = queues.get(name)
+        if log is None:
+            berths = plan.quota_berths.get(name, np.zeros(0, dtype=np.int32))
+            leftover = np.concatenate([berths, plan.rac_berths]) if name == "GN" else berths
+        else:
+            alive, _ = _survivor_ranks(log)
+            own, free = _own_berths(plan, log)
+            spare = np.concatenate([own[free], plan.rac_berths]) if name == "GN" else own[free]
+            leftover = spare[int(alive.sum()) - (len(own) - len(free)):]
+        pool.append(leftover)
+        released[name] = len(leftover)
+    pool_berths = np.concatenate(pool) if pool else np.zeros(0, dtype=np.int32)
+    served: dict[str, int] = {}
+    taken = 0
+    for name in SERVE_ORDER:
+        if name not in queues:
+            continue
+        log = queues[name]
+        alive, rank = _survivor_ranks(log)
+        own_size = plan.quota_size(name)
+        deficit = max(0, int(alive.sum()) - own_size)
+        give = min(deficit, len(pool_berths) - taken)
+        served[name] = give
+        _finalise(plan, log, alive, rank, own_size, pool_berths[taken : taken + give])
+        taken += give
+    return ChartSummary(released, served)
+
+
+def _finalise(plan: ClassPlan, log: QueueLog, alive: np.ndarray, rank: np.ndarray, own_size: int,
+              given: np.ndarray) -> None:
+    """Final codes, positions and berths of one queue once the pool has been shared out."""
+    places = own_size + len(given)
+    n = int(alive.sum())
+    rac_pairs = min(max(0, n - places), len(plan.rac_berths)) if log.name == "GN" else 0
+    cnf = places - rac_pairs
+    code = np.full(len(rank), CAN, dtype=np.int8)
+    pos = np.zeros(len(rank), dtype=np.int32)
+    berth = np.full(len(rank), -1, dtype=np.int32)
+    code[alive & (rank < cnf)] = CNF
+    is_rac = alive & (rank >= cnf) & (rank < cnf + 2 * rac_pairs)
+    code[is_rac] = RAC
+    pos[is_rac] = rank[is_rac] - cnf + 1
+    berth[is_rac] = plan.rac_berths[(pos[is_rac] - 1) // 2]
+    is_wl = alive & (rank >= cnf + 2 * rac_pairs)
+    code[is_wl] = WL
+    pos[is_wl] = rank[is_wl] - cnf - 2 * rac_pairs + 1
+    own, free = _own_berths(plan, log)
+    keeps = (code == CNF) & (log.slot >= 0)
+    berth[keeps] = own[log.slot[keeps]]
+    newcomers = np.flatnonzero((code == CNF) & (log.slot < 0))  # already in queue order
+    spare = own[free]
+    if log.name == "GN":
+        spare = np.concatenate([spare, plan.rac_berths[rac_pairs:]])
+    spare = np.concatenate([spare, given])
+    berth[newcomers] = spare[: len(newcomers)]
+    log.final_code, log.final_pos, log.final_berth = code, pos, berth

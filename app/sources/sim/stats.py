@@ -1,0 +1,124 @@
+"""The statistics of DOMAIN §3.6 over many simulated inventories, for the tests and the docs page.
+
+Everything is counted (successes and trials), so a caller can put binomial error bars on it.
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from .config import SimConfig
+from .inventory import CAN, CNF, RAC, WL, Inventory, simulate_inventory
+from .trains import Train, class_plans
+
+# Booking-WL buckets of DOMAIN §3.6 item 2: (first, last) positions.
+BUCKETS = ((1, 5), (6, 10), (11, 20), (21, 40), (41, 60), (61, 90), (91, 120), (121, 200), (201, 10**6))
+BUCKET_EDGES = np.array([b[0] for b in BUCKETS[1:]])
+# Booking WL number as a share of the class capacity, for comparing classes (item 3).
+RELATIVE_EDGES = np.array([0.02, 0.05, 0.10, 0.20, 0.40])
+SEAT_CLASSES = ("CC", "EC", "2S", "1A")
+BERTH_CLASSES = ("SL", "3A", "2A")
+
+
+def bucket_label(i: int) -> str:
+    """'1-5', ..., '201+' for bucket i."""
+    lo, hi = BUCKETS[i]
+    return f"{lo}+" if hi >= 10**6 else f"{lo}-{hi}"
+
+
+@dataclasses.dataclass
+class Outcomes:
+    """Confirmation counts of waitlisted passengers: trials, CNF and RAC at the chart, per key."""
+
+    n: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    cnf: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    rac: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+
+    def add(self, key: object, final: np.ndarray) -> None:
+        """Count one group of passengers' final codes under a key."""
+        self.n[key] += len(final)
+        self.cnf[key] += int((final == CNF).sum())
+        self.rac[key] += int((final == RAC).sum())
+
+    def rate(self, key: object, with_rac: bool = True) -> float:
+        """Share confirmed (with RAC, or CNF only) under a key; NaN without trials."""
+        n = self.n[key]
+        hits = self.cnf[key] + (self.rac[key] if with_rac else 0)
+        return hits / n if n else float("nan")
+
+
+@dataclasses.dataclass
+class Stats:
+    """Aggregates over inventories; the passenger counters are keyed by season ("ordinary", "diwali"...)."""
+
+    booked: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    cancelled: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    unmet: collections.Counter = dataclasses.field(default_factory=collections.Counter)  # WL at chart
+    autocancel_pnrs: int = 0
+    autocancel_passengers: int = 0
+    regret_requests: int = 0
+    by_bucket: Outcomes = dataclasses.field(default_factory=Outcomes)  # (class, waitlist type, bucket)
+    by_relative: Outcomes = dataclasses.field(default_factory=Outcomes)  # (class, relative bucket), GN only
+    by_class: Outcomes = dataclasses.field(default_factory=Outcomes)  # class, every WL type
+    inventories: int = 0
+
+    def share(self, counter: collections.Counter, seasons: Iterable[str] | None = None) -> float:
+        """A counter over booked passengers, for journey dates in the given seasons (all if None)."""
+        keys = list(self.booked) if seasons is None else list(seasons)
+        booked = sum(self.booked[k] for k in keys)
+        return sum(counter[k] for k in keys) / booked if booked else float("nan")
+
+    @property
+    def pax_per_autocancelled_pnr(self) -> float:
+        """WL passengers per PNR left waitlisted at the chart (RTI: 1.48-1.57)."""
+        return self.autocancel_passengers / self.autocancel_pnrs if self.autocancel_pnrs else float("nan")
+
+    def add(self, inv: Inventory, season: str) -> None:
+        """Fold one inventory in."""
+        self.inventories += 1
+        jclass = inv.plan.journey_class.value
+        for name, q in inv.queues.items():
+            self.regret_requests += q.regret_requests
+            if not len(q.pnr):
+                continue
+            self.booked[season] += len(q.pnr)
+            self.cancelled[season] += int((q.final_code == CAN).sum())
+            left = q.final_code == WL
+            self.unmet[season] += int(left.sum())
+            pnrs_left = np.unique(q.pnr[left])
+            self.autocancel_pnrs += len(pnrs_left)
+            self.autocancel_passengers += int(left.sum())
+            code_b, pos_b = q.code_at_rank(q.rank_b)
+            waited = (code_b == WL) & (q.final_code != CAN)
+            final, pos = q.final_code[waited], pos_b[waited]
+            buckets = np.searchsorted(BUCKET_EDGES, pos, side="right")
+            wl_type = f"{name}WL"
+            for b in np.unique(buckets):
+                self.by_bucket.add((jclass, wl_type, int(b)), final[buckets == b])
+            self.by_class.add(jclass, final)
+            if name == "GN":
+                rel = np.searchsorted(RELATIVE_EDGES, pos / inv.plan.capacity, side="right")
+                for b in np.unique(rel):
+                    self.by_relative.add((jclass, int(b)), final[rel == b])
+
+
+def inventories(config: SimConfig, trains: Iterable[Train], dates: Iterable[dt.date]) -> Iterator[Inventory]:
+    """Every class inventory of the given trains on the given dates."""
+    trains = list(trains)
+    plans = {t.number: class_plans(t, config) for t in trains}
+    for date in dates:
+        for train in trains:
+            for plan in plans[train.number].values():
+                yield simulate_inventory(config, train, plan, date)
+
+
+def collect(config: SimConfig, trains: Iterable[Train], dates: Iterable[dt.date]) -> Stats:
+    """Simulate and aggregate every inventory of the trains on the dates."""
+    stats = Stats()
+    for inv in inventories(config, trains, dates):
+        stats.add(inv, config.season(inv.journey_date))
+    return stats
