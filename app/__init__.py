@@ -1,17 +1,29 @@
-"""pnr.me: PNR status and waitlist confirmation prediction for Indian Railways passengers."""
+"""pnr.me: PNR status and waitlist confirmation prediction for Indian Railways passengers.
+
+Importing the package stays light (no Flask, no pymongo): `pnr-sendmail` imports app.alerts once
+per alert mail, so the web app's modules are imported by create_app.
+"""
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
-
-from . import alerts, config, logs, store
-from .sources import make_source
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app: defaults in code, then the environment (PNR_*), then `test_config`."""
+    from . import lastwords
+
+    # First, so that even a failure below leaves its traceback for the exit alert.
+    lastwords.install()
+
+    from flask import Flask
+
+    from . import alerts, config, logs, store
+    from .sources import make_source
+
     app = Flask(__name__)
     app.config.from_mapping(config.defaults())
     app.config.update(config.from_env())

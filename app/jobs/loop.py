@@ -14,6 +14,8 @@ from typing import Any
 
 import click
 
+from ..alerts import bound
+
 log = logging.getLogger(__name__)
 
 
@@ -30,14 +32,18 @@ def every_option(default_s: float) -> Callable[[Callable[..., Any]], Callable[..
 
 
 def run_every(name: str, every_s: float, iteration: Callable[[], dict[str, Any]], once: bool = False) -> None:
-    """Call `iteration` now and then every `every_s` seconds until SIGTERM/SIGINT."""
+    """Call `iteration` now and then every `every_s` seconds until SIGTERM/SIGINT.
+
+    Error mail logged during an iteration names the job (a job adds the item with alerts.bound).
+    """
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     log.info("%s: started, every %.1fs", name, every_s)
     while not stop.is_set():
         started = time.monotonic()
-        summary = iteration()
+        with bound(job=name):
+            summary = iteration()
         log.info(
             "%s: iteration in %.2fs: %s", name, time.monotonic() - started, " ".join(f"{k}={v}" for k, v in summary.items())
         )

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from ..pnr import InvalidPnr, PnrNotFound, SourceUnavailable
@@ -40,5 +40,11 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def internal_error(e: Exception):  # type: ignore[no-untyped-def]
+        # ERROR with the traceback: the error-mail handler adds method, path, client and request id.
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "internal_error", "Something broke on our side; the on-call engineer has been told.")
+        reference = g.get("request_id")
+        return error_response(
+            500, "internal_error",
+            "Something broke on our side; the on-call engineer has been told"
+            + (f" (reference {reference})." if reference else "."),
+        )

@@ -34,8 +34,9 @@ def test_sendmail_shim_delivers_what_crashmail_pipes(smtp_sink, tmp_path: Path, 
     assert result.returncode == 0, result.stderr
     wait(smtp_sink.received, 10, "the mail at the SMTP server")
     [message] = smtp_sink.received()
-    assert message["Subject"] == "predictor-0 crashed at 2026-11-29 08:00:00"
-    assert "exited unexpectedly (pid 4242)" in message.get_content()
+    # Rewritten as the kit's alert: host and program in the subject; outside supervisord, no reason.
+    assert message["Subject"].startswith("[pnr.me ") and "] predictor:predictor-0: " in message["Subject"]
+    assert "Pid:          4242" in message.get_content() and message["X-PNR-Program"] == "predictor:predictor-0"
     assert message["X-PNR-Host"] and message["Message-ID"] and message["From"].addresses[0].addr_spec == "alerts@pnr.me.invalid"
     assert smtp_sink.envelopes == [["oncall@pnr.test"]]
 

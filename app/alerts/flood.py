@@ -1,0 +1,225 @@
+"""Flood control: an alert that repeats becomes one mail now and digests later, with nothing dropped.
+
+The first alert with a given fingerprint is mailed at once and opens a window; repeats inside the
+window are held and counted; when the window ends, one digest reports how many, when (first and
+last), what happened (a tally) and the most recent one in full, and the next window is twice as long
+(up to a cap). A window that ends with nothing held closes the episode.
+
+The senders are many processes (a `pnr-sendmail` per crashmail mail, the alert listener, every
+gunicorn worker), so the state lives in var/alerts/flood.json and is only touched under an exclusive
+lock. A mail decided under the lock is also spooled under the lock, so a crash right after the
+decision delays it (the outbox delivers it) but never loses it.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import json
+import logging
+import os
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from .mail import MailSettings, complete, send_or_keep, spool
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "flood.json"
+LOCK_FILE = "flood.lock"
+SUBJECT_MAX_CHARS = 200
+# Distinct "what happened" lines kept per digest; further ones are summed into one line.
+TALLY_MAX = 40
+TALLY_OTHER = "(other)"
+
+
+@dataclasses.dataclass(frozen=True)
+class Alert:
+    """One thing the on-call engineer should hear about."""
+
+    fingerprint: str  # what makes two alerts "the same", e.g. "exit|crashloop"
+    program: str  # the supervisor namespec it is about, e.g. "predictor:predictor-0"
+    kind: str  # exit, startup, fatal, memory, health, error, mail
+    label: str  # one line for a digest's tally, e.g. "predictor-0: terminated by SIGKILL"
+    subject: str  # without the "[pnr.me host]" prefix
+    body: str
+    at: float = dataclasses.field(default_factory=time.time)
+    # Fingerprints whose held repeats this alert reports and clears (a FATAL reports the start-up
+    # failures that led to it, instead of a separate digest after it).
+    absorbs: tuple[str, ...] = ()
+
+
+def utc(t: float) -> str:
+    """A time as the alerts print it."""
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))
+
+
+def one_line(text: str, limit: int = SUBJECT_MAX_CHARS) -> str:
+    """Header-safe: no line breaks, bounded length."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def build_message(settings: MailSettings, host: str, alert: Alert, subject: str, body: str, count: int) -> EmailMessage:
+    """The mail for an alert or a digest, with headers a mail filter can sort on."""
+    message = EmailMessage()
+    message["Subject"] = one_line(f"[pnr.me {host}] {subject}")
+    message["X-PNR-Host"] = host
+    message["X-PNR-Program"] = alert.program
+    message["X-PNR-Kind"] = alert.kind
+    message["X-PNR-Fingerprint"] = one_line(alert.fingerprint)
+    message["X-PNR-Count"] = str(count)
+    message.set_content(body if body.endswith("\n") else body + "\n")
+    return complete(message, settings)
+
+
+@contextlib.contextmanager
+def locked_state(settings: MailSettings) -> Iterator[dict[str, Any]]:
+    """The flood state, exclusively, for one read-modify-write; saved only if the block succeeds."""
+    directory = settings.state_dir
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / LOCK_FILE, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        state = _load(directory / STATE_FILE)
+        yield state
+        _save(directory / STATE_FILE, state)
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError):
+        # A damaged state file must not stop alerts; the worst case is an early repeat mail.
+        log.exception("flood state %s unreadable; starting afresh", path)
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _save(path: Path, state: dict[str, Any]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with os.fdopen(fd, "w") as f:
+        json.dump(state, f)
+    os.replace(tmp, path)
+
+
+def post(settings: MailSettings, alert: Alert, host: str | None = None) -> str:
+    """Mail the alert now or hold it for a digest: returns 'sent', 'spooled' or 'held'."""
+    host = host or socket.gethostname()
+    with locked_state(settings) as state:
+        message = _admit(state, alert, settings, host)
+        path = spool(settings, message) if message is not None else None
+    if path is None:
+        return "held"
+    return "sent" if send_or_keep(settings, path) else "spooled"
+
+
+def flush(settings: MailSettings, now: float | None = None, host: str | None = None) -> int:
+    """Mail the digests whose window has ended; returns how many were mailed or spooled."""
+    now = time.time() if now is None else now
+    host = host or socket.gethostname()
+    with locked_state(settings) as state:
+        paths = [spool(settings, m) for m in _due(state, now, settings, host)]
+    for path in paths:
+        send_or_keep(settings, path)
+    return len(paths)
+
+
+def _admit(state: dict[str, Any], alert: Alert, settings: MailSettings, host: str) -> EmailMessage | None:
+    entry = state.get(alert.fingerprint)
+    if entry is not None and alert.at < entry["window_end"]:
+        _hold(entry, alert)
+        return None
+    if entry is not None and entry["held"]:
+        # The window ended but no flusher ran yet: this repeat goes out with the digest.
+        _hold(entry, alert)
+        return _digest(state, alert.fingerprint, entry, alert.at, settings, host)
+    state[alert.fingerprint] = {
+        "window_start": alert.at,
+        "window_end": alert.at + settings.digest_s,
+        "window_s": settings.digest_s,
+        "held": 0,
+        "first": None,
+        "last": None,
+        "tally": {},
+        "sample": None,
+        "since": alert.at,
+        "total": 1,
+    }
+    absorbed, note = _absorb(state, alert.absorbs)
+    message = build_message(settings, host, alert, alert.subject, alert.body + note, 1)
+    if absorbed:
+        message["X-PNR-Absorbed"] = str(absorbed)
+    return message
+
+
+def _hold(entry: dict[str, Any], alert: Alert) -> None:
+    entry["held"] += 1
+    entry["total"] += 1
+    entry["first"] = entry["first"] or alert.at
+    entry["last"] = alert.at
+    tally = entry["tally"]
+    label = alert.label if alert.label in tally or len(tally) < TALLY_MAX else TALLY_OTHER
+    tally[label] = tally.get(label, 0) + 1
+    entry["sample"] = dataclasses.asdict(alert)
+
+
+def _due(state: dict[str, Any], now: float, settings: MailSettings, host: str) -> list[EmailMessage]:
+    messages = []
+    for fingerprint, entry in list(state.items()):
+        if now < entry["window_end"]:
+            continue
+        if entry["held"]:
+            messages.append(_digest(state, fingerprint, entry, now, settings, host))
+        else:
+            del state[fingerprint]  # quiet for a whole window: the episode is over
+    return messages
+
+
+def _digest(
+    state: dict[str, Any], fingerprint: str, entry: dict[str, Any], now: float, settings: MailSettings, host: str
+) -> EmailMessage:
+    sample = Alert(**{**entry["sample"], "absorbs": tuple(entry["sample"]["absorbs"])})
+    held, first, last = entry["held"], entry["first"], entry["last"]
+    lines = [
+        f"{held} more of this alert since the mail at {utc(entry['window_start'])}:",
+        f"  first {utc(first)}, last {utc(last)}; {entry['total']} in all since {utc(entry['since'])}.",
+        "",
+        "What happened, counted:",
+        *(f"  {n:>6}  {label}" for label, n in sorted(entry["tally"].items(), key=lambda kv: -kv[1])),
+        "",
+        "The most recent one:",
+        "-" * 60,
+        sample.body,
+    ]
+    absorbed, note = _absorb(state, sample.absorbs)
+    subject = f"{sample.subject} [{held} more since {time.strftime('%H:%M:%S', time.gmtime(first))} UTC, digest]"
+    message = build_message(settings, host, sample, subject, "\n".join(lines) + note, held)
+    message["X-PNR-Digest"] = f"{utc(first)} .. {utc(last)}"
+    if absorbed:
+        message["X-PNR-Absorbed"] = str(absorbed)
+    window_s = min(entry["window_s"] * 2, max(settings.digest_max_s, settings.digest_s))
+    entry.update(window_start=now, window_end=now + window_s, window_s=window_s, held=0, first=None, last=None, tally={}, sample=None)
+    return message
+
+
+def _absorb(state: dict[str, Any], fingerprints: tuple[str, ...]) -> tuple[int, str]:
+    """Report and clear the held repeats of related alerts; returns (count, text to append)."""
+    count, lines = 0, []
+    for fingerprint in fingerprints:
+        entry = state.get(fingerprint)
+        if not entry or not entry["held"]:
+            continue
+        count += entry["held"]
+        lines.append(f"  {entry['held']} between {utc(entry['first'])} and {utc(entry['last'])}:")
+        lines += [f"  {n:>6}  {label}" for label, n in sorted(entry["tally"].items(), key=lambda kv: -kv[1])]
+        entry.update(held=0, first=None, last=None, tally={}, sample=None)
+    if not count:
+        return 0, ""
+    return count, "\n\nAlso counted here (held repeats of the alerts that led to this one, not mailed separately):\n" + "\n".join(lines) + "\n"

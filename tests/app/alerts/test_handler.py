@@ -1,0 +1,109 @@
+"""The error-mail handler: request and job context, flood control, and never a wait for SMTP."""
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alertkit import mail_settings
+from flask import Flask
+
+from app import logs
+from app.alerts import MailHandler, bound, flush, init_app
+from app.alerts.mail import MailSettings
+from app.web import errors
+
+log = logging.getLogger(__name__)
+
+
+def settings_for(port: int, var: Path, timeout_s: float = 5.0) -> MailSettings:
+    return mail_settings(port, var, timeout_s=timeout_s)
+
+
+def failing_app() -> Flask:
+    """The web app's own request-id and error handling around a route that always fails.
+
+    Built before a test attaches its handler: the process's one dictConfig closes existing handlers.
+    """
+    app = Flask(__name__)
+    logs.init_app(app)
+    errors.init_app(app)
+
+    @app.get("/api/v1/boom")
+    def boom() -> str:
+        raise ZeroDivisionError("division by zero in the fare table")
+
+    return app
+
+
+@pytest.fixture
+def attach() -> Iterator:  # type: ignore[type-arg]
+    """Attach a MailHandler to the root logger for one test, and take it off again."""
+    attached: list[MailHandler] = []
+
+    def _attach(handler: MailHandler) -> MailHandler:
+        logging.getLogger().addHandler(handler)
+        attached.append(handler)
+        return handler
+
+    yield _attach
+    for handler in attached:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+
+
+def test_a_thousand_identical_errors_make_one_mail_and_one_digest(smtp_sink, tmp_path: Path, attach, wait) -> None:
+    settings = settings_for(smtp_sink.port, tmp_path)
+    client = failing_app().test_client()
+    handler = attach(MailHandler(settings, "web", host="web1"))
+    first = client.get("/api/v1/boom", headers={"X-Request-ID": "req-0001"}, environ_base={"REMOTE_ADDR": "203.0.113.7"})
+    assert first.status_code == 500 and first.headers["X-Request-ID"] == "req-0001"
+    assert "reference req-0001" in first.get_json()["error"]["message"]
+    for _ in range(999):
+        assert client.get("/api/v1/boom").status_code == 500
+    handler.close()  # delivers what is queued
+    assert flush(settings, now=9e9, host="web1") == 1
+    mail, digest = smtp_sink.received()
+    assert mail["Subject"] == "[pnr.me web1] web: ERROR unhandled error on GET /api/v1/boom: ZeroDivisionError: division by zero in the fare table"
+    body = mail.get_content()
+    for line in ("Request:      GET /api/v1/boom", "Client:       203.0.113.7", "Request id:   req-0001", "Traceback (most recent call last)"):
+        assert line in body
+    assert digest["X-PNR-Count"] == "999" and "999  GET /api/v1/boom: ZeroDivisionError" in digest.get_content()
+
+
+def test_requests_do_not_wait_for_a_hung_smtp_server(tmp_path: Path, attach) -> None:
+    """An SMTP server that accepts connections and never answers: requests go on while delivery hangs."""
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(16)
+        settings = settings_for(hung.getsockname()[1], tmp_path, timeout_s=60.0)
+        client = failing_app().test_client()
+        handler = attach(MailHandler(settings, "web", host="web1"))
+        for _ in range(200):
+            assert client.get("/api/v1/boom").status_code == 500
+        # All 200 answered while the first mail is still waiting for the server's greeting.
+        assert handler.thread.is_alive() and not handler.queue.empty()
+    # The server goes away: the waiting mail is spooled, the rest counted, nothing lost.
+    handler.close()
+    assert len(list((tmp_path / "spool").glob("*.eml"))) == 1
+
+
+def test_job_errors_name_the_job_and_the_item(smtp_sink, tmp_path: Path, attach) -> None:
+    handler = attach(MailHandler(settings_for(smtp_sink.port, tmp_path), "tracker", host="web1"))
+    with bound(job="tracker"), bound(item="PNR 2412345678"):
+        log.error("tracker: PNR %s skipped: %s", "2412345678", "source unavailable")
+    handler.close()
+    [mail] = smtp_sink.received()
+    assert mail["Subject"] == "[pnr.me web1] tracker: ERROR tracker: PNR 2412345678 skipped: source unavailable"
+    assert "Job:          tracker" in mail.get_content() and "Item:         PNR 2412345678" in mail.get_content()
+
+
+@pytest.mark.parametrize("config", [{"TESTING": True}, {"DEBUG": True}, {"ALERT_MAIL": False}])
+def test_no_error_mail_in_tests_debug_or_when_switched_off(tmp_path: Path, config: dict[str, bool]) -> None:
+    app = Flask(__name__)
+    app.config.update({"ALERT_MAIL": True, "VAR_DIR": str(tmp_path), **config})
+    init_app(app, "web")
+    assert not any(isinstance(h, MailHandler) for h in logging.getLogger().handlers)
+    assert app.config["ALERT_DIGEST_S"] > 0  # the alert settings are there either way
