@@ -1,0 +1,215 @@
+"""The waitlist model: predictions for a batch of items, and its JSON model file.
+
+For a passenger at waitlist position Y the clearances until the chart are N = M + A (see clearance.py);
+the mean of M is log-linear in class, quota group, log time to chart (and its square), the booking
+position (the train-date's rush) and the places already cleared, plus a shrunken per-train offset.
+P(WL) = P(N < Y), P(RAC) = P(Y <= N < Y + K), P(CNF) = P(N >= Y + K), K the RAC places of the queue.
+The model file is JSON (never pickle), written atomically.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import clearance
+from .features import (DEFAULT_CENTERS, MU_TERMS, Q_TERMS, R_TERMS, Features, InvalidItem, design, item_id,
+                       parse_item, to_features)
+from .places import prior_guess
+
+log = logging.getLogger(__name__)
+
+FORMAT = "pnr-predictor-model"
+SCHEMA = 1
+MAX_MODEL_FILE_BYTES = 64 * 1024 * 1024
+LOG_SIZE_LIMITS = (-8.0, 9.0)  # NB size between 3e-4 and 8e3: beyond, the numbers say nothing more
+FINAL = ("CNF", "RAC", "WL")
+
+
+class ModelFileError(ValueError):
+    """A model file that cannot be read or does not hold a valid model."""
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def row_parameters(x_mu: np.ndarray, x_q: np.ndarray, x_r: np.ndarray, beta: np.ndarray, alpha: np.ndarray,
+                   gamma: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-row (mu, q, r) of the clearance distribution from design matrices and coefficients."""
+    mu = np.exp(np.clip(x_mu @ beta + offset, -30.0, 30.0))
+    q = np.clip(_sigmoid(x_q @ alpha), 1e-12, 1 - 1e-12)
+    r = np.exp(np.clip(x_r @ gamma, *LOG_SIZE_LIMITS))
+    return mu, q, r
+
+
+def _as_float_map(value: object, what: str, keys: Sequence[str] | None = None) -> dict[str, float]:
+    if not isinstance(value, dict):
+        raise ModelFileError(f"{what} must be an object")
+    out: dict[str, float] = {}
+    for k, v in value.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+            raise ModelFileError(f"{what}[{k!r}] must be a finite number")
+        out[str(k)] = float(v)
+    if keys is not None and set(out) != set(keys):
+        raise ModelFileError(f"{what} must have exactly the terms {', '.join(keys)}")
+    return out
+
+
+class Model:
+    """A fitted waitlist model; immutable once made, so a daemon can swap it by reference."""
+
+    def __init__(self, parameters: dict[str, Any], *, version: str | None = None,
+                 created_at: str | None = None, metrics: dict[str, Any] | None = None):
+        self.created_at = created_at or dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.metrics = dict(metrics or {})
+        self.parameters = self._checked(parameters)
+        p = self.parameters
+        self.beta = np.array([p["log_mean"][t] for t in MU_TERMS])
+        self.alpha = np.array([p["logit_cancel_ahead"][t] for t in Q_TERMS])
+        self.gamma = np.array([p["log_size"][t] for t in R_TERMS])
+        digest = hashlib.sha256(json.dumps(p, sort_keys=True).encode()).hexdigest()[:10]
+        self.version = version or f"{self.created_at.replace('-', '').replace(':', '')}-{digest}"
+
+    @staticmethod
+    def _checked(p: object) -> dict[str, Any]:
+        if not isinstance(p, dict):
+            raise ModelFileError("parameters must be an object")
+        centers = _as_float_map(p.get("centers", DEFAULT_CENTERS), "centers", tuple(DEFAULT_CENTERS))
+        places = _as_float_map(p.get("rac_places", {}), "rac_places")
+        prior = _as_float_map(p.get("rac_places_prior", {}), "rac_places_prior")
+        if any(v < 0 or v != int(v) for v in [*places.values(), *prior.values()]):
+            raise ModelFileError("RAC places must be non-negative integers")
+        sd = p.get("train_offset_sd", 0.0)
+        if isinstance(sd, bool) or not isinstance(sd, (int, float)) or not 0 <= sd < 100:
+            raise ModelFileError("train_offset_sd must be a number in [0, 100)")
+        return {
+            "centers": centers,
+            "log_mean": _as_float_map(p.get("log_mean"), "log_mean", MU_TERMS),
+            "logit_cancel_ahead": _as_float_map(p.get("logit_cancel_ahead"), "logit_cancel_ahead", Q_TERMS),
+            "log_size": _as_float_map(p.get("log_size"), "log_size", R_TERMS),
+            "train_offset_sd": float(sd),
+            "train_offsets": _as_float_map(p.get("train_offsets", {}), "train_offsets"),
+            "rac_places": {k: int(v) for k, v in places.items()},
+            "rac_places_prior": {k: int(v) for k, v in prior.items()},
+        }
+
+    def rac_places(self, f: Features) -> np.ndarray:
+        """K for each item: the queue's learnt RAC places, else its class's, else a default."""
+        places, prior = self.parameters["rac_places"], self.parameters["rac_places_prior"]
+        rac = f.has_rac
+        return np.array([(places[q] if q in places else prior_guess(prior, q)) if has else 0
+                         for q, has in zip(f.queue, rac)], dtype=np.int64)
+
+    def distribution(self, f: Features) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(n, q, mu, r) of each item's clearances N = M + Binomial(n, q)."""
+        offsets = self.parameters["train_offsets"]
+        offset = np.array([offsets.get(key, 0.0) for key in f.train_class])
+        x_mu, x_q, x_r = design(f, self.parameters["centers"])
+        mu, q, r = row_parameters(x_mu, x_q, x_r, self.beta, self.alpha, self.gamma, offset)
+        return f.current_position - 1, q, mu, r
+
+    def probabilities(self, f: Features) -> dict[str, np.ndarray]:
+        """P(CNF), P(RAC), P(WL) at the chart, the expected final status and its RAC/WL number.
+
+        The expected status is the median one (CNF if P(CNF) >= 1/2, else RAC if P(CNF or RAC) >= 1/2);
+        its number is what the expected clearances (mu + n q) leave, kept within that status.
+        """
+        n, q, mu, r = self.distribution(f)
+        y, k = f.current_position, self.rac_places(f)
+        reach = clearance.prob_at_least(np.concatenate([n, n]), np.concatenate([q, q]),
+                                        np.concatenate([mu, mu]), np.concatenate([r, r]),
+                                        np.concatenate([y, y + k]))
+        p_rac_or_better, p_cnf = reach[: len(y)], reach[len(y):]
+        p_cnf = np.where(k > 0, np.minimum(p_cnf, p_rac_or_better), p_rac_or_better)
+        final = np.where(p_cnf >= 0.5, 0, np.where(p_rac_or_better >= 0.5, 1, 2))
+        left = y + k - np.rint(mu + n * q).astype(np.int64)  # place in the RAC-then-WL queue
+        position = np.where(final == 1, np.clip(left, 1, np.maximum(k, 1)), np.clip(left - k, 1, y))
+        return {"p_cnf": p_cnf, "p_rac": p_rac_or_better - p_cnf, "p_wl": 1.0 - p_rac_or_better,
+                "final": final, "position": np.where(final == 0, 0, position)}
+
+    def predict(self, items: Sequence[object]) -> list[dict[str, Any]]:
+        """One result per item, in order; an invalid item gets {"id", "error"} instead of raising."""
+        results: list[dict[str, Any] | None] = [None] * len(items)
+        parsed, where = [], []
+        for i, item in enumerate(items):
+            try:
+                parsed.append(parse_item(item))
+                where.append(i)
+            except InvalidItem as exc:
+                results[i] = {"id": item_id(item), "error": str(exc)}
+        if parsed:
+            p = self.probabilities(to_features(parsed))
+            for j, i in enumerate(where):
+                final = FINAL[int(p["final"][j])]
+                results[i] = {
+                    "id": item_id(items[i]), "p_cnf": float(p["p_cnf"][j]), "p_rac": float(p["p_rac"][j]),
+                    "p_wl": float(p["p_wl"][j]), "expected_final": final,
+                    "expected_position": None if final == "CNF" else int(p["position"][j]),
+                }
+        return [r for r in results if r is not None]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The model file's content."""
+        return {"format": FORMAT, "schema": SCHEMA, "version": self.version, "created_at": self.created_at,
+                "metrics": self.metrics, "parameters": self.parameters}
+
+    @classmethod
+    def from_dict(cls, data: object) -> Model:
+        """A model from a model file's content; raises ModelFileError naming what is wrong."""
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ModelFileError(f"not a {FORMAT} file")
+        if data.get("schema") != SCHEMA:
+            raise ModelFileError(f"model schema {data.get('schema')!r} is not {SCHEMA}")
+        version, created = data.get("version"), data.get("created_at")
+        if not isinstance(version, str) or not version or not isinstance(created, str):
+            raise ModelFileError("version and created_at must be strings")
+        metrics = data.get("metrics", {})
+        if not isinstance(metrics, dict):
+            raise ModelFileError("metrics must be an object")
+        return cls(data.get("parameters"), version=version, created_at=created, metrics=metrics)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the model file atomically: temp file in the same directory, fsync, rename."""
+        target = Path(path)
+        body = json.dumps(self.to_dict(), indent=1, sort_keys=True, allow_nan=False).encode()
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(body)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)  # the rename itself survives a crash
+        finally:
+            os.close(dir_fd)
+        log.info("saved model %s to %s", self.version, target)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Model:
+        """Read a model file; raises ModelFileError (missing, too big, not JSON, not a model)."""
+        try:
+            with open(path, "rb") as fh:
+                body = fh.read(MAX_MODEL_FILE_BYTES + 1)
+        except OSError as exc:
+            raise ModelFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        if len(body) > MAX_MODEL_FILE_BYTES:
+            raise ModelFileError(f"{path} is larger than {MAX_MODEL_FILE_BYTES} bytes")
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            raise ModelFileError(f"{path} is not valid JSON: {exc}") from exc
+        return cls.from_dict(data)
