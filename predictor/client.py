@@ -1,0 +1,176 @@
+"""The web app's client for the predictor pool: Lazy Pirate over every endpoint (ZeroMQ guide, ch. 4).
+
+A call sends the request on a REQ socket and polls for the reply; on silence it closes that socket
+with linger 0 (dropping the request), opens one to the next endpoint and sends again, until one total
+deadline per call; then it raises PredictorUnavailable. The first endpoint tried rotates from call to
+call to spread the load. Requests are idempotent, so a retry served twice does no harm.
+
+One client per process, made after gunicorn forks (ZeroMQ sockets must not cross a fork); a client
+used in a child of the process that made it drops the parent's sockets and starts afresh. Calls are
+serialised by a lock, so sharing a client between threads is safe, only not concurrent.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import zmq
+
+from . import protocol
+
+log = logging.getLogger(__name__)
+
+REQUEST_TIMEOUT_MS = 300
+DEADLINE_MS = 1500
+
+
+class PredictorUnavailable(Exception):
+    """No predictor answered within the deadline (or one answered with an error, see PredictorError)."""
+
+
+class PredictorError(PredictorUnavailable):
+    """A predictor answered with an error reply; `code` is the protocol's error code."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+class PredictorClient:
+    """Lazy Pirate client over a pool of predictor endpoints."""
+
+    def __init__(self, endpoints: Sequence[str], *, request_timeout_ms: int = REQUEST_TIMEOUT_MS,
+                 deadline_ms: int = DEADLINE_MS):
+        if isinstance(endpoints, str) or not endpoints or not all(isinstance(e, str) and e for e in endpoints):
+            raise ValueError("endpoints must be a non-empty list of ZeroMQ endpoints")
+        if request_timeout_ms <= 0 or deadline_ms <= 0:
+            raise ValueError("request_timeout_ms and deadline_ms must be positive")
+        self.endpoints = list(endpoints)
+        self.request_timeout_ms = request_timeout_ms
+        self.deadline_ms = deadline_ms
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._context: zmq.Context | None = None
+        self._sockets: dict[str, zmq.Socket] = {}  # at most one per endpoint; idle between calls
+        self._next = 0
+
+    def predict(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Predictions for a batch of items, in order (an invalid item gets {"id", "error"})."""
+        if len(items) > protocol.MAX_BATCH_ITEMS:
+            raise ValueError(f"at most {protocol.MAX_BATCH_ITEMS} items per call")
+        reply = self._call("predict", items, self.endpoints)
+        results = reply.get("results")
+        if not isinstance(results, list) or len(results) != len(items):
+            raise PredictorError(protocol.BAD_REQUEST, "reply has no result per item")
+        return results
+
+    def ping(self, endpoint: str | None = None) -> dict[str, Any]:
+        """Health of one endpoint (retried there until the deadline), or of whichever answers first."""
+        return self._call("ping", None, [endpoint] if endpoint else self.endpoints)
+
+    def reload_all(self) -> dict[str, dict[str, Any]]:
+        """Ask every endpoint to reload its model file: endpoint -> its reply, or an error reply."""
+        out: dict[str, dict[str, Any]] = {}
+        for endpoint in self.endpoints:
+            try:
+                out[endpoint] = self._call("reload", None, [endpoint])
+            except PredictorError as exc:
+                out[endpoint] = protocol.error_reply(None, exc.code, str(exc))
+            except PredictorUnavailable as exc:
+                out[endpoint] = protocol.error_reply(None, "unavailable", str(exc))
+        return out
+
+    def close(self) -> None:
+        """Close every socket at once (linger 0) and the context."""
+        with self._lock:
+            for sock in self._sockets.values():
+                sock.close(linger=0)
+            self._sockets.clear()
+            if self._context is not None:
+                self._context.term()
+                self._context = None
+
+    def __enter__(self) -> PredictorClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, op: str, items: list[Any] | None, endpoints: list[str]) -> dict[str, Any]:
+        request_id, payload = protocol.encode_request(op, items)
+        if len(payload) > protocol.MAX_MESSAGE_BYTES:
+            raise ValueError(f"request is larger than {protocol.MAX_MESSAGE_BYTES} bytes")
+        with self._lock:
+            self._after_fork()
+            deadline = time.monotonic() + self.deadline_ms / 1000
+            start = self._next % len(endpoints)
+            self._next += 1
+            attempt, tried = 0, []
+            while (remaining := deadline - time.monotonic()) > 0:
+                endpoint = endpoints[(start + attempt) % len(endpoints)]
+                attempt += 1
+                tried.append(endpoint)
+                reply = self._try(endpoint, payload, request_id, min(self.request_timeout_ms / 1000, remaining))
+                if reply is not None:
+                    if not reply["ok"]:
+                        error = reply["error"]
+                        raise PredictorError(error["code"], str(error.get("message", "")))
+                    return reply
+        raise PredictorUnavailable(f"no predictor answered {op} within {self.deadline_ms} ms "
+                                   f"({attempt} attempts over {', '.join(sorted(set(tried)))})")
+
+    def _try(self, endpoint: str, payload: bytes, request_id: str, timeout_s: float) -> dict[str, Any] | None:
+        """One attempt on one endpoint: the reply, or None after closing the socket on silence."""
+        sock = self._socket(endpoint)
+        try:
+            sock.send(payload, zmq.NOBLOCK)
+            end = time.monotonic() + timeout_s
+            while (left := end - time.monotonic()) > 0:
+                if not sock.poll(max(1, int(left * 1000)), zmq.POLLIN):
+                    continue
+                frames = sock.recv_multipart()
+                try:
+                    reply = protocol.decode_reply(frames)
+                except protocol.ProtocolError as exc:
+                    log.warning("predictor %s sent a bad reply: %s", endpoint, exc)
+                    break
+                if reply.get("id") not in (request_id, None):
+                    log.warning("predictor %s answered another request (%s); dropping it", endpoint, reply.get("id"))
+                    break
+                if reply.get("id") is None and reply["ok"]:
+                    break
+                return reply
+        except zmq.ZMQError as exc:
+            log.warning("predictor %s: %s", endpoint, exc)
+        # Lazy Pirate: a REQ socket that got no reply cannot send again; throw it away, request and all.
+        self._discard(endpoint)
+        log.info("predictor %s did not answer within %.0f ms", endpoint, timeout_s * 1000)
+        return None
+
+    def _socket(self, endpoint: str) -> zmq.Socket:
+        sock = self._sockets.get(endpoint)
+        if sock is None:
+            if self._context is None:
+                self._context = zmq.Context()
+            sock = self._context.socket(zmq.REQ)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.MAXMSGSIZE, 4 * protocol.MAX_MESSAGE_BYTES)
+            sock.connect(endpoint)
+            self._sockets[endpoint] = sock
+        return sock
+
+    def _discard(self, endpoint: str) -> None:
+        sock = self._sockets.pop(endpoint, None)
+        if sock is not None:
+            sock.close(linger=0)
+
+    def _after_fork(self) -> None:
+        """In a forked child, forget (never close) the parent's sockets and context."""
+        if os.getpid() != self._pid:
+            self._pid = os.getpid()
+            self._sockets = {}
+            self._context = None
