@@ -8,6 +8,7 @@ The model file is JSON (never pickle), written atomically.
 """
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import json
@@ -65,7 +66,8 @@ def _as_float_map(value: object, what: str, keys: Sequence[str] | None = None) -
 
 
 class Model:
-    """A fitted waitlist model; immutable once made, so a daemon can swap it by reference."""
+    """A fitted waitlist model; never changed once made (treat `parameters` as read-only), so a daemon
+    can swap models by reference."""
 
     def __init__(self, parameters: dict[str, Any], *, version: str | None = None,
                  created_at: str | None = None, metrics: dict[str, Any] | None = None):
@@ -158,9 +160,9 @@ class Model:
         return [r for r in results if r is not None]
 
     def to_dict(self) -> dict[str, Any]:
-        """The model file's content."""
-        return {"format": FORMAT, "schema": SCHEMA, "version": self.version, "created_at": self.created_at,
-                "metrics": self.metrics, "parameters": self.parameters}
+        """The model file's content (a copy: changing it leaves the model as it is)."""
+        return copy.deepcopy({"format": FORMAT, "schema": SCHEMA, "version": self.version,
+                              "created_at": self.created_at, "metrics": self.metrics, "parameters": self.parameters})
 
     @classmethod
     def from_dict(cls, data: object) -> Model:
