@@ -147,7 +147,7 @@ class _Problem:
             return value, grad / scale
 
         res = optimize.minimize(scaled, theta * scale, jac=True, method="L-BFGS-B", bounds=bounds,
-                                options={"maxiter": MAX_ITERATIONS, "ftol": 1e-9, "gtol": 1e-6})
+                                options={"maxiter": MAX_ITERATIONS, "ftol": 1e-8, "gtol": 1e-5})
         res.x = res.x / scale
         return res
 
