@@ -7,9 +7,9 @@ ahead lowers every later rank by one.
 
 What couples the requests is causal: the status at booking sets the cancellation multiplier, and
 cancellations set later ranks. Without REGRET the unique solution is found as the fixed point of a
-vectorised iteration (a few array passes); a queue that reaches its WL cap is run through a short
-heap loop in time order instead. Berths held since booking are handed out fresh first, then in
-the order they were freed, which needs no loop either.
+vectorised iteration over all queues of a class at once (a few array passes); a queue that reaches
+its WL cap is run through a short heap loop in time order instead. Berths held since booking are
+handed out fresh first, then in the order they were freed, which needs no loop either.
 """
 from __future__ import annotations
 
@@ -60,42 +60,60 @@ class QueueLog:
         return code, pos
 
 
-def _multipliers(config: SimConfig, queue: str) -> dict[int, tuple[float, bool]]:
-    """Hazard multiplier and fee shape per status at booking; confirmed Tatkal is not refunded."""
-    m = config.hazard_multipliers
-    cnf = (m["TQ_CNF"], False) if queue == "TQ" else (m["CNF"], True)
-    return {CNF: cnf, RAC: (m["RAC"], False), WL: (m["WL"], False)}
+@dataclasses.dataclass(frozen=True)
+class QueueSpec:
+    """One queue to book: its requests, confirmed and RAC places before the chart, and WL cap."""
+
+    requests: Requests
+    cnf_places: int
+    rac_places: int
+    cap: int
 
 
-def _status_of_last(last: np.ndarray, cnf_places: int, rac_places: int) -> np.ndarray:
+def _status_of_last(last: np.ndarray, cnf_places: np.ndarray, rac_places: np.ndarray) -> np.ndarray:
     """Status at booking that sets a party's cancellation multiplier: that of its last passenger."""
     return np.where(last < cnf_places, CNF, np.where(last < cnf_places + rac_places, RAC, WL))
 
 
-def _fixed_point(tau: np.ndarray, size: np.ndarray, k: np.ndarray, options: np.ndarray, cnf_places: int,
-                 rac_places: int, cap: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """Ranks at booking and cancellation times when every request is accepted; None if one is REGRET."""
-    ahead = np.concatenate([[0], np.cumsum(size)[:-1]])
-    status = _status_of_last(ahead + size - 1, cnf_places, rac_places)
+def _fixed_point(qid: np.ndarray, tau: np.ndarray, size: np.ndarray, k: np.ndarray, options: np.ndarray,
+                 c: np.ndarray, r: np.ndarray, cap: np.ndarray, n_queues: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ranks at booking and cancellation times of every request when all are accepted, and the queues
+    for which that fails (a request would be REGRET, or no fixed point within the round limit).
+
+    Requests are grouped by queue (qid ascending) and in time order within a queue; counting
+    cancellations per queue uses one sorted key of (queue, time).
+    """
+    n = len(tau)
+    pax = np.cumsum(size)
+    first = np.searchsorted(qid, qid, side="left")
+    ahead = pax - size - (pax - size)[first]
+    top = float(tau.max()) + 1.0 if n else 1.0
+    span = 2.0 * top
+    query = qid * span + (top - tau)
+    status = _status_of_last(ahead + size - 1, c, r)
+    failed = np.zeros(n_queues, dtype=bool)
+    rank = when = ahead
     for _ in range(MAX_FIXED_POINT_ROUNDS):
-        when = options[status, np.arange(len(tau))]
-        goes = np.flatnonzero(when != NEVER)
-        order = goes[np.argsort(-when[goes], kind="stable")]
-        gone = np.concatenate([[0], np.cumsum(k[order])])
-        rank = ahead - gone[np.searchsorted(-when[order], -tau, side="right")]
+        when = options[status, np.arange(n)]
+        events = np.flatnonzero(when != NEVER)
+        keys = qid[events] * span + (top - when[events])
+        order = np.argsort(keys, kind="stable")
+        gone = np.concatenate([[0], np.cumsum(k[events][order])])
+        keys = keys[order]
+        rank = ahead - (gone[np.searchsorted(keys, query, side="right")] - gone[np.searchsorted(keys, qid * span, side="left")])
         last = rank + size - 1
-        if (last >= cnf_places + rac_places + cap).any():
-            return None
-        new = _status_of_last(last, cnf_places, rac_places)
-        if np.array_equal(new, status):
-            return rank, when
+        failed[qid[last >= c + r + cap]] = True
+        new = _status_of_last(last, c, r)
+        settled = np.array_equal(new[~failed[qid]], status[~failed[qid]])
         status = new
-    return None
+        if settled:
+            return rank, when, failed
+    return rank, when, np.ones_like(failed)
 
 
 def _in_time_order(tau: np.ndarray, size: np.ndarray, k: np.ndarray, options: np.ndarray, cnf_places: int,
                    rac_places: int, cap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Indices of accepted requests, their ranks and cancellation times, one request at a time."""
+    """Indices of accepted requests of one queue, their ranks and cancellation times, one request at a time."""
     pending: list[tuple[float, int]] = []  # (-cancel_h, passengers)
     accepted = cancelled = 0
     kept, ranks, whens = [], [], []
@@ -144,32 +162,51 @@ def _booking_slots(rank_b: np.ndarray, cancel_h: np.ndarray, cnf_places: int) ->
     return slot
 
 
-def book_queue(config: SimConfig, req: Requests, cnf_places: int, rac_places: int, cap: int, chart_h: float,
-               rng: np.random.Generator) -> QueueLog:
-    """Run the requests of one queue through the booking counter and the cancellation clocks."""
-    n = len(req.tau_h)
-    exp_dep, exp_bump = rng.exponential(size=n), rng.exponential(size=n)
-    partial = (req.size >= 2) & (rng.random(n) < config.partial_cancel_prob)
-    n_cancel = np.where(partial, rng.integers(1, np.maximum(req.size, 2)), req.size)
-    multipliers = _multipliers(config, req.queue)
-    options = cancellation_times(config, req.tau_h, exp_dep, exp_bump, [multipliers[c] for c in (CNF, RAC, WL)], chart_h)
-    solved = _fixed_point(req.tau_h, req.size, n_cancel, options, cnf_places, rac_places, cap)
-    if solved is not None:
-        kept = np.arange(n)
-        ranks, when = solved
-    else:
-        kept, ranks, when = _in_time_order(req.tau_h, req.size, n_cancel, options, cnf_places, rac_places, cap)
+def _queue_log(spec: QueueSpec, kept: np.ndarray, ranks: np.ndarray, when: np.ndarray, n_cancel: np.ndarray) -> QueueLog:
+    """Expand a queue's accepted bookings to passengers: ranks, cancellations (of the last k), slots."""
+    req = spec.requests
     sizes = req.size[kept]
     firsts = (np.cumsum(sizes) - sizes).astype(np.int32)
     owner = np.repeat(np.arange(len(kept), dtype=np.int32), sizes)
     member = np.arange(int(sizes.sum()), dtype=np.int32) - firsts[owner] + 1
     cancels = np.where(member > (sizes - n_cancel[kept])[owner], np.repeat(when, sizes), NEVER)
     rank_b = (np.repeat(ranks, sizes) + member - 1).astype(np.int32)
-    regret = np.setdiff1d(np.arange(n), kept) if len(kept) < n else kept[:0]
+    regret = np.setdiff1d(np.arange(len(req.tau_h)), kept) if len(kept) < len(req.tau_h) else kept[:0]
     return QueueLog(
-        name=req.queue, cnf_places=cnf_places, rac_places=rac_places, cap=cap,
+        name=req.queue, cnf_places=spec.cnf_places, rac_places=spec.rac_places, cap=spec.cap,
         pnr=owner, member=member.astype(np.int8), book_h=req.tau_h[kept][owner], cancel_h=cancels,
-        rank_b=rank_b, slot=_booking_slots(rank_b, cancels, cnf_places),
+        rank_b=rank_b, slot=_booking_slots(rank_b, cancels, spec.cnf_places),
         pnr_first=firsts, pnr_size=sizes.astype(np.int8), pnr_book_h=req.tau_h[kept],
         regret_requests=len(regret), regret_passengers=int(req.size[regret].sum()),
     )
+
+
+def book_class(config: SimConfig, specs: list[QueueSpec], chart_h: float, rng: np.random.Generator) -> dict[str, QueueLog]:
+    """Run every queue of one class through the booking counter and the cancellation clocks."""
+    counts = [len(s.requests.tau_h) for s in specs]
+    qid = np.repeat(np.arange(len(specs)), counts)
+    tau = np.concatenate([s.requests.tau_h for s in specs]) if specs else np.zeros(0)
+    size = np.concatenate([s.requests.size for s in specs]).astype(np.int64) if specs else np.zeros(0, np.int64)
+    per_queue = {name: np.array([getattr(s, name) for s in specs], dtype=np.int64)[qid]
+                 for name in ("cnf_places", "rac_places", "cap")}
+    n = len(tau)
+    exp_dep, exp_bump = rng.exponential(size=n), rng.exponential(size=n)
+    partial = (size >= 2) & (rng.random(n) < config.partial_cancel_prob)
+    n_cancel = np.where(partial, rng.integers(1, np.maximum(size, 2)), size)
+    m = config.hazard_multipliers
+    tatkal = np.array([s.requests.queue == "TQ" for s in specs], dtype=bool)[qid]
+    confirmed_m = np.where(tatkal, m["TQ_CNF"], m["CNF"])  # a confirmed Tatkal ticket is not refunded
+    options = cancellation_times(config, tau, exp_dep, exp_bump,
+                                 [(confirmed_m, True), (m["RAC"], False), (m["WL"], False)], chart_h)
+    rank, when, failed = _fixed_point(qid, tau, size, n_cancel, options, per_queue["cnf_places"],
+                                      per_queue["rac_places"], per_queue["cap"], len(specs))
+    out = {}
+    for i, spec in enumerate(specs):
+        lo, hi = int(np.searchsorted(qid, i)), int(np.searchsorted(qid, i, side="right"))
+        if failed[i]:
+            kept, ranks, whens = _in_time_order(tau[lo:hi], size[lo:hi], n_cancel[lo:hi], options[:, lo:hi],
+                                                spec.cnf_places, spec.rac_places, spec.cap)
+        else:
+            kept, ranks, whens = np.arange(hi - lo), rank[lo:hi], when[lo:hi]
+        out[spec.requests.queue] = _queue_log(spec, kept, ranks, whens, n_cancel[lo:hi])
+    return out

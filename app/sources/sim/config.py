@@ -44,10 +44,10 @@ HOLI = {
     2018: "03-02", 2019: "03-21", 2020: "03-10", 2021: "03-29", 2022: "03-18", 2023: "03-08",
     2024: "03-25", 2025: "03-14", 2026: "03-04", 2027: "03-22", 2028: "03-11", 2029: "03-01", 2030: "03-20",
 }
-DIWALI_MULTIPLIER = 2.0
-PUJA_MULTIPLIER = 1.6
-HOLI_MULTIPLIER = 1.8
-SUMMER_MULTIPLIER = 1.3
+DIWALI_MULTIPLIER = 1.9
+PUJA_MULTIPLIER = 1.5
+HOLI_MULTIPLIER = 1.7
+SUMMER_MULTIPLIER = 1.15
 FESTIVALS = ("diwali", "puja", "holi")  # the peak windows; "summer" is the holiday season
 FestivalWindow = tuple[dt.date, dt.date, float, str]
 
@@ -63,7 +63,7 @@ def default_festival_windows(diwali: float = DIWALI_MULTIPLIER, puja: float = PU
         windows.append((day - dt.timedelta(days=24), day - dt.timedelta(days=16), puja, "puja"))
         holi_day = dt.date.fromisoformat(f"{year}-{HOLI[year]}")
         windows.append((holi_day - dt.timedelta(days=6), holi_day + dt.timedelta(days=2), holi, "holi"))
-        windows.append((dt.date(year, 5, 10), dt.date(year, 6, 20), summer, "summer"))
+        windows.append((dt.date(year, 5, 15), dt.date(year, 6, 15), summer, "summer"))
     return tuple(windows)
 
 
@@ -101,7 +101,7 @@ class SimConfig:
     tatkal_demand_range: tuple[float, float] = (0.5, 1.0)  # Tatkal requests per TQ berth, times sqrt(load)
     party_size_probs: tuple[float, ...] = (0.66, 0.21, 0.06, 0.04, 0.02, 0.01)
     surge_share: Mapping[str, float] = dataclasses.field(
-        default_factory=lambda: {"supersonic": 0.6, "subsonic": 0.4, "chuk-chuk": 0.2}
+        default_factory=lambda: {"supersonic": 0.65, "subsonic": 0.45, "chuk-chuk": 0.25}
     )
     surge_scale_h: Mapping[str, float] = dataclasses.field(
         default_factory=lambda: {"supersonic": 6.0, "subsonic": 24.0, "chuk-chuk": 48.0}
@@ -110,7 +110,7 @@ class SimConfig:
     late_scale_h: float = 96.0
     tatkal_rush_scale_h: float = 10.0 / 60.0
     # --- cancellations (hazard per hour, DOMAIN §3.4) ---
-    hazard_h0_per_h: float = 0.00009
+    hazard_h0_per_h: float = 0.000087
     hazard_alpha: float = 3.5  # recent-purchase bump
     hazard_tau_a_h: float = 48.0
     hazard_beta: float = 3.0  # approach-to-departure rise

@@ -52,11 +52,11 @@ def _table(h0: float, beta: float, tau_d: float, spike: float, after: float, con
 
 
 def cancellation_times(config: SimConfig, book_h: np.ndarray, exp_departure: np.ndarray, exp_bump: np.ndarray,
-                       options: list[tuple[float, bool]], chart_h: float) -> np.ndarray:
+                       options: list[tuple[np.ndarray | float, bool]], chart_h: float) -> np.ndarray:
     """Hours before departure at which each booking is cancelled (NEVER if not before the chart), per option.
 
-    `options` are (multiplier, confirmed) pairs, one per status a booking could hold; row i of the
-    result answers option i. `exp_departure` and `exp_bump` are unit exponential variates, one pair
+    `options` are (multiplier, confirmed) pairs, one per status a booking could hold, the multiplier
+    a number or one per booking; row i of the result answers option i. `exp_departure` and `exp_bump` are unit exponential variates, one pair
     per booking, shared by every option: a booking's status changes when it cancels, not whether
     its draw is taken.
     """
@@ -75,7 +75,8 @@ def cancellation_times(config: SimConfig, book_h: np.ndarray, exp_departure: np.
         level = at_booking - exp_departure / multiplier
         hit = np.flatnonzero(level > at_chart)
         out[row, hit] = np.interp(level[hit], integral, grid)
-        x = exp_bump / (multiplier * bump)
+        with np.errstate(divide="ignore"):  # h0 = 0 (no cancellations) is allowed
+            x = exp_bump / (np.asarray(multiplier) * bump)
         early = np.flatnonzero(x < 1.0)
         bump_at = book_h[early] + config.hazard_tau_a_h * np.log1p(-x[early])
         out[row, early] = np.maximum(out[row, early], np.where(bump_at > chart_h, bump_at, NEVER))

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 
 import numpy as np
 
-from .booking import CAN, CNF, RAC, WL, QueueLog, book_queue
+from .booking import CAN, CNF, RAC, WL, QueueLog, QueueSpec, book_class
 from .charting import ChartSummary, chart_time, prepare_chart
 from .config import SimConfig
 from .demand import class_requests, train_date_load
@@ -72,7 +73,8 @@ class Inventory:
         first = int(q.pnr_first[i])
         return q, np.arange(first, first + int(q.pnr_size[i]))
 
-    def booked_waitlisted(self) -> np.ndarray:
+    @functools.cached_property
+    def waitlisted_at_booking(self) -> np.ndarray:
         """Per booking: True when its last passenger was waitlisted at booking."""
         out = np.zeros(self.n_bookings, dtype=bool)
         for qi, name in enumerate(QUEUE_NAMES):
@@ -139,14 +141,14 @@ def simulate_inventory(config: SimConfig, train: Train, plan: ClassPlan, journey
     tatkal_opens = TATKAL_OPENS_NON_AC if jclass in NON_AC_CLASSES else TATKAL_OPENS_AC
     tatkal_h = _hours(departure - dt.datetime.combine(journey_date - dt.timedelta(days=1), tatkal_opens, IST))
     requests = class_requests(config, train, plan, load, open_h, chart_h, tatkal_h, rng)
-    queues: dict[str, QueueLog] = {}
+    specs = []
     for name in QUEUE_NAMES:
         if name not in requests:
             continue
         rac = len(plan.rac_berths) if name == "GN" else 0
-        cnf_places = plan.quota_size(name) - rac
         cap = plan.wl_cap if name == "GN" else max(1, round(plan.wl_cap * config.minor_wl_cap_fraction))
-        queues[name] = book_queue(config, requests[name], cnf_places, 2 * rac, cap, chart_h, rng)
+        specs.append(QueueSpec(requests[name], plan.quota_size(name) - rac, 2 * rac, cap))
+    queues = book_class(config, specs, chart_h, rng)
     chart = prepare_chart(plan, queues, rng, config)
     qids = [np.full(len(queues[n].pnr_first), i, dtype=np.int8) for i, n in enumerate(QUEUE_NAMES) if n in queues]
     idxs = [np.arange(len(queues[n].pnr_first), dtype=np.int32) for n in QUEUE_NAMES if n in queues]

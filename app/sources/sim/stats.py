@@ -22,6 +22,8 @@ BUCKET_EDGES = np.array([b[0] for b in BUCKETS[1:]])
 RELATIVE_EDGES = np.array([0.02, 0.05, 0.10, 0.20, 0.40])
 SEAT_CLASSES = ("CC", "EC", "2S", "1A")
 BERTH_CLASSES = ("SL", "3A", "2A")
+CURVE_BINS = 20  # booking-curve resolution over the booking horizon
+EARLY_H = 48.0  # "the first 2 days after opening" (item 8)
 
 
 def bucket_label(i: int) -> str:
@@ -32,23 +34,41 @@ def bucket_label(i: int) -> str:
 
 @dataclasses.dataclass
 class Outcomes:
-    """Confirmation counts of waitlisted passengers: trials, CNF and RAC at the chart, per key."""
+    """Confirmation counts of waitlisted passengers per key: trials, CNF and RAC at the chart.
+
+    Passengers of one inventory share its fate (one busy day fails many of them together), so
+    each `add` is one cluster, and `se` is the cluster-robust standard error of the RAC-or-better
+    rate: the binomial error with the inventories, not the passengers, as the independent draws.
+    """
 
     n: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     cnf: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     rac: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    moments: collections.defaultdict = dataclasses.field(
+        default_factory=lambda: collections.defaultdict(lambda: np.zeros(4))  # clusters, sum y^2, sum y*n, sum n^2
+    )
 
     def add(self, key: object, final: np.ndarray) -> None:
-        """Count one group of passengers' final codes under a key."""
-        self.n[key] += len(final)
-        self.cnf[key] += int((final == CNF).sum())
-        self.rac[key] += int((final == RAC).sum())
+        """Count one inventory's group of passengers' final codes under a key."""
+        n, cnf, rac = len(final), int((final == CNF).sum()), int((final == RAC).sum())
+        self.n[key] += n
+        self.cnf[key] += cnf
+        self.rac[key] += rac
+        self.moments[key] += (1.0, (cnf + rac) ** 2, (cnf + rac) * n, n * n)
 
     def rate(self, key: object, with_rac: bool = True) -> float:
         """Share confirmed (with RAC, or CNF only) under a key; NaN without trials."""
         n = self.n[key]
         hits = self.cnf[key] + (self.rac[key] if with_rac else 0)
         return hits / n if n else float("nan")
+
+    def se(self, key: object) -> float:
+        """Cluster-robust standard error of the RAC-or-better rate (inf with fewer than 2 inventories)."""
+        k, yy, yn, nn = self.moments[key]
+        if k < 2:
+            return float("inf")
+        p = self.rate(key)
+        return float(np.sqrt(max(k / (k - 1) * (yy - 2 * p * yn + p * p * nn), 0.0)) / self.n[key])
 
 
 @dataclasses.dataclass
@@ -64,7 +84,17 @@ class Stats:
     by_bucket: Outcomes = dataclasses.field(default_factory=Outcomes)  # (class, waitlist type, bucket)
     by_relative: Outcomes = dataclasses.field(default_factory=Outcomes)  # (class, relative bucket), GN only
     by_class: Outcomes = dataclasses.field(default_factory=Outcomes)  # class, every WL type
+    gn_booked: collections.Counter = dataclasses.field(default_factory=collections.Counter)  # by popularity tier
+    gn_early: collections.Counter = dataclasses.field(default_factory=collections.Counter)  # ... in the first 2 days
+    gn_curve: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # tier -> bookings per horizon bin
     inventories: int = 0
+
+    def curve_r2(self, tier: str) -> float:
+        """R^2 of a tier's cumulative GN booking curve against the best straight line."""
+        cum = np.cumsum(self.gn_curve[tier]) / self.gn_curve[tier].sum()
+        x = (np.arange(CURVE_BINS) + 1.0) / CURVE_BINS
+        fit = np.polyval(np.polyfit(x, cum, 1), x)
+        return float(1.0 - ((cum - fit) ** 2).sum() / ((cum - cum.mean()) ** 2).sum())
 
     def share(self, counter: collections.Counter, seasons: Iterable[str] | None = None) -> float:
         """A counter over booked passengers, for journey dates in the given seasons (all if None)."""
@@ -101,9 +131,20 @@ class Stats:
                 self.by_bucket.add((jclass, wl_type, int(b)), final[buckets == b])
             self.by_class.add(jclass, final)
             if name == "GN":
+                self._add_curve(inv, q.book_h)
                 rel = np.searchsorted(RELATIVE_EDGES, pos / inv.plan.capacity, side="right")
                 for b in np.unique(rel):
                     self.by_relative.add((jclass, int(b)), final[rel == b])
+
+
+    def _add_curve(self, inv: Inventory, book_h: np.ndarray) -> None:
+        """Fold the GN booking times of one inventory into its tier's curve (item 8)."""
+        tier = inv.train.tier
+        since_open = inv.open_h - book_h
+        self.gn_booked[tier] += len(book_h)
+        self.gn_early[tier] += int((since_open <= EARLY_H).sum())
+        u = np.minimum((since_open / (inv.open_h - inv.chart_h) * CURVE_BINS).astype(int), CURVE_BINS - 1)
+        self.gn_curve[tier] = self.gn_curve.get(tier, np.zeros(CURVE_BINS)) + np.bincount(u, minlength=CURVE_BINS)
 
 
 def inventories(config: SimConfig, trains: Iterable[Train], dates: Iterable[dt.date]) -> Iterator[Inventory]:
