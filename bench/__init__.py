@@ -1,0 +1,1 @@
+"""Benchmarks: runnable modules printing figures side by side (never timed assertions)."""
