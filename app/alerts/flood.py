@@ -3,7 +3,9 @@
 The first alert with a given fingerprint is mailed at once and opens a window; repeats inside the
 window are held and counted; when the window ends, one digest reports how many, when (first and
 last), what happened (a tally) and the most recent one in full, and the next window is twice as long
-(up to a cap). A window that ends with nothing held closes the episode.
+(up to a cap). A window that ends with nothing held closes the episode. So that the count of a storm
+that has stopped does not wait for the end of a long window, the held repeats also go out once per
+window as soon as the alert has been quiet for a while.
 
 The senders are many processes (a `pnr-sendmail` per crashmail mail, the alert listener, every
 gunicorn worker), so the state lives in var/alerts/flood.json and is only touched under an exclusive
@@ -141,7 +143,7 @@ def _admit(state: dict[str, Any], alert: Alert, settings: MailSettings, host: st
         _hold(entry, alert)
         return _digest(state, alert.fingerprint, entry, alert.at, settings, host)
     state[alert.fingerprint] = {
-        "window_start": alert.at,
+        "mailed_at": alert.at,
         "window_end": alert.at + settings.digest_s,
         "window_s": settings.digest_s,
         "held": 0,
@@ -151,6 +153,7 @@ def _admit(state: dict[str, Any], alert: Alert, settings: MailSettings, host: st
         "sample": None,
         "since": alert.at,
         "total": 1,
+        "quiet_mailed": False,
     }
     absorbed, note = _absorb(state, alert.absorbs)
     message = build_message(settings, host, alert, alert.subject, alert.body + note, 1)
@@ -173,22 +176,26 @@ def _hold(entry: dict[str, Any], alert: Alert) -> None:
 def _due(state: dict[str, Any], now: float, settings: MailSettings, host: str) -> list[EmailMessage]:
     messages = []
     for fingerprint, entry in list(state.items()):
-        if now < entry["window_end"]:
-            continue
-        if entry["held"]:
-            messages.append(_digest(state, fingerprint, entry, now, settings, host))
-        else:
-            del state[fingerprint]  # quiet for a whole window: the episode is over
+        if now >= entry["window_end"]:
+            if entry["held"]:
+                messages.append(_digest(state, fingerprint, entry, now, settings, host))
+            else:
+                del state[fingerprint]  # quiet for a whole window: the episode is over
+        elif entry["held"] and not entry.get("quiet_mailed") and now - entry["last"] >= settings.quiet_s:
+            # It stopped: report the count now; later repeats in this window wait for its end.
+            messages.append(_digest(state, fingerprint, entry, now, settings, host, next_window=False))
+            entry["quiet_mailed"] = True
     return messages
 
 
 def _digest(
-    state: dict[str, Any], fingerprint: str, entry: dict[str, Any], now: float, settings: MailSettings, host: str
+    state: dict[str, Any], fingerprint: str, entry: dict[str, Any], now: float, settings: MailSettings, host: str,
+    next_window: bool = True,
 ) -> EmailMessage:
     sample = Alert(**{**entry["sample"], "absorbs": tuple(entry["sample"]["absorbs"])})
     held, first, last = entry["held"], entry["first"], entry["last"]
     lines = [
-        f"{held} more of this alert since the mail at {utc(entry['window_start'])}:",
+        f"{held} more of this alert since the mail at {utc(entry['mailed_at'])}:",
         f"  first {utc(first)}, last {utc(last)}; {entry['total']} in all since {utc(entry['since'])}.",
         "",
         "What happened, counted:",
@@ -204,8 +211,10 @@ def _digest(
     message["X-PNR-Digest"] = f"{utc(first)} .. {utc(last)}"
     if absorbed:
         message["X-PNR-Absorbed"] = str(absorbed)
-    window_s = min(entry["window_s"] * 2, max(settings.digest_max_s, settings.digest_s))
-    entry.update(window_start=now, window_end=now + window_s, window_s=window_s, held=0, first=None, last=None, tally={}, sample=None)
+    entry.update(mailed_at=now, held=0, first=None, last=None, tally={}, sample=None)
+    if next_window:
+        window_s = min(entry["window_s"] * 2, max(settings.digest_max_s, settings.digest_s))
+        entry.update(window_end=now + window_s, window_s=window_s, quiet_mailed=False)
     return message
 
 

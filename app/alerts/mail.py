@@ -32,12 +32,19 @@ TMP_PREFIX = ".tmp-"
 # Mail the server refuses for good (5xx) moves here, so it cannot block the spool forever.
 REJECTED_DIR = "rejected"
 
+# The settings of config.SETTINGS that mail needs.
+MAIL_SETTINGS = (
+    "VAR_DIR", "SMTP_HOST", "SMTP_PORT", "SMTP_SECURITY", "SMTP_USER", "SMTP_PASSWORD", "SMTP_TIMEOUT_S",
+    "MAIL_FROM", "ALERT_TO",
+)
 # Alert settings read like config.SETTINGS (PNR_<name>): name -> (default, coercer).
 ALERT_SETTINGS: dict[str, tuple[Any, Any]] = {
     # The first alert of a kind is mailed at once; repeats within this window wait for a digest.
     "ALERT_DIGEST_S": (300.0, float),
     # Each further digest window doubles, up to this.
     "ALERT_DIGEST_MAX_S": (3600.0, float),
+    # Held repeats go out early, once per window, when the alert has stopped for this long.
+    "ALERT_QUIET_S": (60.0, float),
 }
 
 
@@ -69,6 +76,7 @@ class MailSettings:
     spool_dir: Path
     digest_s: float = ALERT_SETTINGS["ALERT_DIGEST_S"][0]
     digest_max_s: float = ALERT_SETTINGS["ALERT_DIGEST_MAX_S"][0]
+    quiet_s: float = ALERT_SETTINGS["ALERT_QUIET_S"][0]
 
     @property
     def var_dir(self) -> Path:
@@ -98,14 +106,27 @@ class MailSettings:
             spool_dir=Path(cfg["VAR_DIR"]) / "spool",
             digest_s=float(cfg.get("ALERT_DIGEST_S", ALERT_SETTINGS["ALERT_DIGEST_S"][0])),
             digest_max_s=float(cfg.get("ALERT_DIGEST_MAX_S", ALERT_SETTINGS["ALERT_DIGEST_MAX_S"][0])),
+            quiet_s=float(cfg.get("ALERT_QUIET_S", ALERT_SETTINGS["ALERT_QUIET_S"][0])),
         )
 
     @classmethod
-    def from_env(cls) -> MailSettings:
-        """For processes outside Flask (the sendmail shim, listeners)."""
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> MailSettings:
+        """For processes outside Flask (the sendmail shim, listeners).
+
+        Only the mail settings are read: a bad unrelated setting (say PNR_MONGO_TIMEOUT_MS) must
+        not silence the alerts about the programs it breaks.
+        """
+        environ = os.environ if environ is None else environ
         cfg = config.defaults()
-        cfg.update(config.from_env())
-        cfg.update(alert_settings_from_env())
+        for name in MAIL_SETTINGS:
+            _, coerce = config.SETTINGS[name]
+            raw = environ.get(config.ENV_PREFIX + name)
+            if raw is not None:
+                try:
+                    cfg[name] = coerce(raw)
+                except ValueError as exc:
+                    raise config.SettingsError(f"{config.ENV_PREFIX}{name}: {exc}") from None
+        cfg.update(alert_settings_from_env(environ))
         return cls.from_config(cfg)
 
 

@@ -12,8 +12,8 @@ from app.alerts.mail import MailSettings
 T0 = 1_800_000_000.0  # a fixed epoch second: the tests pass times explicitly
 
 
-def settings_for(port: int, var: Path, digest_s: float = 60.0, digest_max_s: float = 600.0) -> MailSettings:
-    return mail_settings(port, var, digest_s=digest_s, digest_max_s=digest_max_s)
+def settings_for(port: int, var: Path, digest_s: float = 60.0, digest_max_s: float = 600.0, quiet_s: float = 60.0) -> MailSettings:
+    return mail_settings(port, var, digest_s=digest_s, digest_max_s=digest_max_s, quiet_s=quiet_s)
 
 
 def crash(at: float, program: str = "tracker", reason: str = "exit status 1", **kw: object) -> Alert:
@@ -57,6 +57,20 @@ def test_windows_double_while_it_keeps_happening_and_reset_when_quiet(smtp_sink,
     # A whole window without a repeat ends the episode: the next one is mailed at once.
     flush(s, now=T0 + 400)
     assert post(s, crash(T0 + 401)) == "sent"
+
+
+def test_a_storm_that_stops_is_counted_without_waiting_for_its_window(smtp_sink, tmp_path: Path) -> None:
+    s = settings_for(smtp_sink.port, tmp_path, digest_s=600, quiet_s=30)
+    post(s, crash(T0))
+    for i in range(1, 50):
+        post(s, crash(T0 + i))
+    assert flush(s, now=T0 + 70) == 0  # quiet for 21 s only
+    assert flush(s, now=T0 + 79) == 1  # quiet for 30 s: the 49 repeats go out now, not at T0 + 600
+    post(s, crash(T0 + 100))
+    post(s, crash(T0 + 101))
+    assert flush(s, now=T0 + 200) == 0  # one early digest per window: these wait for its end
+    assert flush(s, now=T0 + 600) == 1
+    assert [m["X-PNR-Count"] for m in smtp_sink.received()] == ["1", "49", "2"]
 
 
 def test_a_repeat_after_its_window_carries_the_digest_when_no_flusher_ran(smtp_sink, tmp_path: Path) -> None:

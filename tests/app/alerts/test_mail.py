@@ -94,3 +94,8 @@ def test_a_mail_refused_for_good_is_moved_aside_and_the_rest_delivered(tmp_path:
         assert [p.name for p in (tmp_path / "spool" / "rejected").iterdir()] and spooled(up) == []
     finally:
         controller.stop()
+
+
+def test_a_bad_setting_unrelated_to_mail_does_not_stop_alerts(tmp_path: Path) -> None:
+    settings = MailSettings.from_env({"PNR_MONGO_TIMEOUT_MS": "soon", "PNR_SMTP_PORT": "2525", "PNR_VAR_DIR": str(tmp_path)})
+    assert settings.port == 2525 and settings.spool_dir == tmp_path / "spool"
