@@ -28,8 +28,10 @@ QUIET = {
 
 def standin(name: str, args: str, **options: object) -> str:
     """A [program:name] section running tests/standin.py with `args`; options override the defaults."""
+    # A crash loop starts Python bare (-S: no site, no editable-install finder) to die fast.
+    python = "python -S" if args.startswith("crashloop") else "python"
     settings: dict[str, object] = {
-        "command": f"python %(here)s/standin.py {args}",
+        "command": f"{python} %(here)s/standin.py {args}",
         "autostart": "false",
         "autorestart": "true",
         "startsecs": 1,
@@ -40,12 +42,21 @@ def standin(name: str, args: str, **options: object) -> str:
     return f"[program:{name}]\n" + "".join(f"{k} = {v}\n" for k, v in settings.items()) + "\n"
 
 
+def standin_web(name: str, **options: object) -> str:
+    """A [program:name] running the real web app under gunicorn, plus a /boom route that fails."""
+    return standin(
+        name, "", command='gunicorn --config %(here)s/../gunicorn.conf.py --chdir %(here)s "standin_web:create()"',
+        startsecs=2, stopasgroup="true", killasgroup="true", **options,
+    )
+
+
 def alert_kit(root: Path, smtp_port: int, programs: str = "", **env: str) -> Kit:
     """A Kit with `programs` (config text) in etc/conf.d/standins.conf."""
     kit = Kit(root, smtp_port, **{**QUIET, **env})
     conf_d = kit.etc / "conf.d"
     conf_d.mkdir()
-    shutil.copy(HERE / "standin.py", conf_d / "standin.py")
+    for helper in ("standin.py", "standin_web.py"):
+        shutil.copy(HERE / helper, conf_d / helper)
     (conf_d / "standins.conf").write_text(programs)
     return kit
 
@@ -69,6 +80,11 @@ def start_program(kit: Kit, name: str) -> int:
 def about(sink: SmtpSink, program: str) -> list[EmailMessage]:
     """The alert mails received so far about one program (namespec)."""
     return [m for m in sink.received() if m["X-PNR-Program"] == program]
+
+
+def text(mail: EmailMessage) -> str:
+    """Subject and body, with the wire's CRLF line ends made plain newlines."""
+    return f"{mail['Subject']}\n" + mail.get_content().replace("\r\n", "\n")
 
 
 def count(mails: list[EmailMessage]) -> int:

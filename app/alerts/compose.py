@@ -98,7 +98,7 @@ def process_alert(eventname: str, payload: Mapping[str, str], facts: Facts, host
         what = reason + (" (an expected exit code)" if expected else "")
         doing = _doing(facts)
         subject = f"{namespec}: {what}; supervisord {doing.split(' (')[0]}"
-        headline = f"{namespec} exited: {what}. supervisord {doing}."
+        headline = f"{namespec} exited {'with an expected code' if expected else 'unexpectedly'}: {reason}. supervisord {doing}."
         kind, action = "exit", "restart"
     elif eventname == "PROCESS_STATE_BACKOFF":
         tries = int(payload.get("tries", "0"))
