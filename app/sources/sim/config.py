@@ -125,7 +125,7 @@ class SimConfig:
     flushed_fraction: float = 0.02
     wl_lookup_share: float = 0.65
     window_days: int = 30
-    cache_size: int = 128
+    cache_size: int = 1024  # inventories kept per process (about 25 KB each)
 
     @classmethod
     def for_era(cls, era: str = "2015", seed: int = 2013, **overrides: Any) -> SimConfig:

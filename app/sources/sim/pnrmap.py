@@ -41,12 +41,20 @@ _MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser on uint64 arrays (wrapping arithmetic)."""
+    """splitmix64 finaliser on uint64 arrays (wrapping arithmetic); `_mix_int` is the same on one int."""
     with np.errstate(over="ignore"):
         z = (x + np.uint64(0x9E3779B97F4A7C15)) & _MASK
         z = ((z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)) & _MASK
         z = ((z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)) & _MASK
         return z ^ (z >> np.uint64(31))
+
+
+def _mix_int(x: int) -> int:
+    """splitmix64 finaliser on one Python int (a lookup decodes one PNR: no arrays needed)."""
+    z = (x + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    return z ^ (z >> 31)
 
 
 @functools.lru_cache(maxsize=64)
@@ -59,16 +67,19 @@ def _round(half: np.ndarray, key: np.uint64) -> np.ndarray:
     return (_mix(half.astype(np.uint64) ^ key) % np.uint64(HALF_SPACE)).astype(np.int64)
 
 
-def permute(values: np.ndarray, seed: int, prs: int, inverse: bool = False) -> np.ndarray:
-    """A keyed bijection of [0, 10^8) onto itself (or its inverse)."""
+def permute(values: np.ndarray, seed: int, prs: int) -> np.ndarray:
+    """A keyed bijection of [0, 10^8) onto itself (a Feistel network), on many values at once."""
     left, right = np.divmod(np.asarray(values, dtype=np.int64), HALF_SPACE)
-    keys = _keys(seed, prs)
-    if not inverse:
-        for key in keys:
-            left, right = right, (left + _round(right, key)) % HALF_SPACE
-    else:
-        for key in reversed(keys):
-            left, right = (right - _round(left, key)) % HALF_SPACE, left
+    for key in _keys(seed, prs):
+        left, right = right, (left + _round(right, key)) % HALF_SPACE
+    return left * HALF_SPACE + right
+
+
+def unpermute(value: int, seed: int, prs: int) -> int:
+    """The inverse of `permute` for one value."""
+    left, right = divmod(value, HALF_SPACE)
+    for key in reversed(_keys(seed, prs)):
+        left, right = (right - _mix_int(left ^ int(key)) % HALF_SPACE) % HALF_SPACE, left
     return left * HALF_SPACE + right
 
 
@@ -92,7 +103,7 @@ def decode(seed: int, pnr: str, trains: tuple[Train, ...], today: dt.date) -> tu
     first, prs_id, suffix = int(pnr[0]), pnr[1:3], int(pnr[3:])
     if prs_id not in PRS_IDS:
         return None
-    value = int(permute(np.array([PRS_IDS.index(prs_id) * SUFFIX_SPACE + suffix]), seed, PRS_DIGITS[first][0], True)[0])
+    value = unpermute(PRS_IDS.index(prs_id) * SUFFIX_SPACE + suffix, seed, PRS_DIGITS[first][0])
     if value >= CODE_LIMIT:
         return None
     rest, booking = divmod(value, MAX_BOOKINGS)
