@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import functools
 import logging
 import threading
 from collections.abc import Iterable, Iterator
@@ -23,7 +24,15 @@ from .sim.inventory import Inventory, simulate_inventory
 from .sim.outcomes import OBSERVATION_HOURS, outcome_rows
 from .sim.render import pnr_status
 from .sim.seeding import stable_int
-from .sim.trains import IST, PRS_DIGITS, ClassPlan, Train, class_plans, load_trains, trains_of_prs
+from .sim.trains import (
+    IST,
+    PRS_DIGITS,
+    ClassPlan,
+    Train,
+    class_plans,
+    load_trains,
+    trains_of_prs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -115,9 +124,9 @@ class SimulatorSource:
             train, jclass, offset, pick = draw.attempt(self.config, group, weights)
             inv = self.inventory(train, jclass, start.date() + dt.timedelta(days=offset))
             made_h = inv.tau(start)
-            booking = pnrmap.pick_booking(inv.booking_h, inv.waitlisted_at_booking, made_h, draw.wants_waitlisted, pick)
-            if booking is not None:
-                return inv, booking
+            chosen = pnrmap.pick_booking(inv.booking_h, inv.waitlisted_at_booking, made_h, draw.wants_waitlisted, pick)
+            if chosen is not None:
+                return inv, chosen
             if fallback is None:
                 any_booking = pnrmap.pick_booking(inv.booking_h, inv.waitlisted_at_booking, made_h, None, pick)
                 fallback = None if any_booking is None else (inv, any_booking)
@@ -190,4 +199,4 @@ class SimulatorSource:
         for train, journey_date in pairs:
             for plan in source.plans(train).values():
                 inv = simulate_inventory(source.config, train, plan, journey_date)  # bulk: bypass the LRU
-                yield from outcome_rows(inv, lambda b, inv=inv: source.booking_pnrs(inv, b), hours_to_chart)
+                yield from outcome_rows(inv, functools.partial(source.booking_pnrs, inv), hours_to_chart)

@@ -48,9 +48,9 @@ class QueueLog:
     pnr_book_h: np.ndarray  # float64
     regret_requests: int = 0
     regret_passengers: int = 0
-    final_code: np.ndarray | None = None  # after charting
-    final_pos: np.ndarray | None = None
-    final_berth: np.ndarray | None = None
+    final_code: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int8))  # set by the chart
+    final_pos: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int32))
+    final_berth: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int32))
 
     def code_at_rank(self, rank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Status code and queue position (0 for CNF) of the given ranks before the chart."""

@@ -72,7 +72,7 @@ def prepare_chart(plan: ClassPlan, queues: dict[str, QueueLog], rng: np.random.G
     for quota in RELEASED_QUOTAS:
         berths = plan.quota_berths.get(quota, np.zeros(0, dtype=np.int32))
         a, b = config.eq_usage_beta if quota == "HO" else config.other_usage_beta
-        used = int(round(rng.beta(a, b) * len(berths))) if len(berths) else 0
+        used = round(float(rng.beta(a, b)) * len(berths))
         pool.append(berths[used:])
         released[quota] = len(berths) - used
     for name in SERVE_ORDER:  # each queue fills its own berths first; what it leaves joins the pool

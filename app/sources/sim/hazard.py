@@ -41,7 +41,8 @@ def _departure_term(config: SimConfig, tau_h: np.ndarray, confirmed: bool) -> np
 def _table(h0: float, beta: float, tau_d: float, spike: float, after: float, confirmed: bool) -> tuple[np.ndarray, np.ndarray]:
     """Grid of tau and the integral of the departure term from 0 to tau (strictly increasing)."""
     grid = np.arange(0.0, TABLE_SPAN_H + TABLE_STEP_H, TABLE_STEP_H)
-    pieces = ((0.0, FEE_THRESHOLD_H, after), (FEE_THRESHOLD_H, FEE_SPIKE_START_H, spike), (FEE_SPIKE_START_H, np.inf, 1.0))
+    pieces: tuple[tuple[float, float, float], ...] = (
+        (0.0, FEE_THRESHOLD_H, after), (FEE_THRESHOLD_H, FEE_SPIKE_START_H, spike), (FEE_SPIKE_START_H, np.inf, 1.0))
     if not confirmed:
         pieces = ((0.0, np.inf, 1.0),)
     total = np.zeros_like(grid)

@@ -28,7 +28,7 @@ BOOKING_OPENS = dt.time(8, 0)
 TATKAL_OPENS_AC = dt.time(10, 0)
 TATKAL_OPENS_NON_AC = dt.time(11, 0)
 NON_AC_CLASSES = ("SL", "2S", "FC")
-__all__ = ["CAN", "CNF", "RAC", "WL", "Inventory", "QUEUE_NAMES", "WAITLIST_TYPE", "simulate_inventory"]
+__all__ = ["CAN", "CNF", "QUEUE_NAMES", "RAC", "WAITLIST_TYPE", "WL", "Inventory", "simulate_inventory"]
 
 
 def _hours(delta: dt.timedelta) -> float:

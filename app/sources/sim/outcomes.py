@@ -38,7 +38,7 @@ def _observations(inv: Inventory, q: QueueLog, waiting: np.ndarray, hours: tuple
         if not len(seen):
             continue
         gone = q.cancel_h >= tau
-        ahead = np.cumsum(gone) - gone
+        ahead: np.ndarray = np.cumsum(gone) - gone
         code, pos = q.code_at_rank(seen - ahead[seen])
         still = code == WL
         yield seen[still], pos[still], np.full(int(still.sum()), h)

@@ -187,7 +187,7 @@ def _class_plan(train: Train, spec: ClassSpec, n_coaches: int, config: SimConfig
     )
     shares = config.quota_shares.get(train.archetype, {})
     class_shares = shares.get(spec.journey_class, shares.get("*", {}))
-    sizes = {q: int(round(class_shares.get(q, 0.0) * capacity)) for q in QUOTA_ORDER if q != "GN"}
+    sizes = {q: round(class_shares.get(q, 0.0) * capacity) for q in QUOTA_ORDER if q != "GN"}
     if not train.via:
         sizes["RL"] = 0  # no intermediate station with its own quota
     sizes["GN"] = capacity - sum(sizes.values()) - len(rac)
