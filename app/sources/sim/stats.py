@@ -7,6 +7,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime as dt
+import json
 from collections.abc import Iterable, Iterator
 
 import numpy as np
@@ -145,6 +146,42 @@ class Stats:
         self.gn_early[tier] += int((since_open <= EARLY_H).sum())
         u = np.minimum((since_open / (inv.open_h - inv.chart_h) * CURVE_BINS).astype(int), CURVE_BINS - 1)
         self.gn_curve[tier] = self.gn_curve.get(tier, np.zeros(CURVE_BINS)) + np.bincount(u, minlength=CURVE_BINS)
+
+
+    def to_json(self) -> str:
+        """The aggregates as JSON (to hand a run from one process to another)."""
+        def pairs(counter: dict) -> list:
+            return [[list(k) if isinstance(k, tuple) else k, v.tolist() if isinstance(v, np.ndarray) else v]
+                    for k, v in counter.items()]
+        out: dict[str, object] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Outcomes):
+                out[f.name] = {g.name: pairs(getattr(value, g.name)) for g in dataclasses.fields(value)}
+            elif isinstance(value, dict):
+                out[f.name] = pairs(value)
+            else:
+                out[f.name] = value
+        return json.dumps(out)
+
+    @classmethod
+    def from_json(cls, text: str) -> Stats:
+        """The inverse of `to_json`."""
+        def unpair(rows: list, into: dict, array: bool = False) -> dict:
+            for k, v in rows:
+                into[tuple(k) if isinstance(k, list) else k] = np.array(v) if array else v
+            return into
+        data, stats = json.loads(text), cls()
+        for f in dataclasses.fields(cls):
+            value = getattr(stats, f.name)
+            if isinstance(value, Outcomes):
+                for g in dataclasses.fields(value):
+                    unpair(data[f.name][g.name], getattr(value, g.name), g.name == "moments")
+            elif isinstance(value, dict):
+                unpair(data[f.name], value, f.name == "gn_curve")
+            else:
+                setattr(stats, f.name, data[f.name])
+        return stats
 
 
 def inventories(config: SimConfig, trains: Iterable[Train], dates: Iterable[dt.date]) -> Iterator[Inventory]:

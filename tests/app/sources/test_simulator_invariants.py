@@ -84,7 +84,7 @@ def test_statuses_only_move_forward_and_freeze_at_the_chart(invs):
             taus = np.unique(np.concatenate([[q.book_h[idx[0]]], ahead[(ahead < q.book_h[idx[0]]) & (ahead > inv.chart_h)],
                                              [inv.chart_h, inv.chart_h - 0.4, -48.0]]))[::-1]
             code, pos, _ = inv.states(q, idx, taus)
-            booked_code, booked_pos, _ = inv.booking_states(q, idx)
+            booked_code, _, _ = inv.booking_states(q, idx)
             assert ((code[0] == booked_code) | (code[0] == CAN)).all()
             before, after, p0, p1 = code[:-1], code[1:], pos[:-1], pos[1:]
             assert (after[before == CAN] == CAN).all()  # CAN is final

@@ -1,5 +1,6 @@
 """SimulatorSource as the site, the tracker and the trainer use it: lookups, histories, samples, outcome rows."""
 import datetime as dt
+import itertools
 import json
 import random
 
@@ -26,6 +27,10 @@ def source() -> SimulatorSource:
 def random_pnrs() -> list[str]:
     rnd = random.Random(7)
     return [str(rnd.randint(10**9, 10**10 - 1)) for _ in range(300)]
+
+
+def _seat(s):
+    return s.code, s.position, s.coach, s.berth
 
 
 def _dump(statuses) -> str:
@@ -90,10 +95,9 @@ def test_a_history_is_the_same_booking_whenever_it_is_asked_for(source, random_p
         assert _dump(late[: len(early)]) == _dump(early)
         assert [p.current_status for p in late[-1].passengers] == [p.current_status for p in source.get_status(pnr, LATER).passengers]
         first = early[0]  # the booking itself
-        seat = lambda s: (s.code, s.position, s.coach, s.berth)  # noqa: E731
-        assert [seat(p.current_status) for p in first.passengers] == [seat(p.booking_status) for p in first.passengers] or any(
+        assert [_seat(p.current_status) for p in first.passengers] == [_seat(p.booking_status) for p in first.passengers] or any(
             p.current_status.code is StatusCode.CAN for p in first.passengers)
-        assert all(h1.as_of < h2.as_of for h1, h2 in zip(late, late[1:]))
+        assert all(h1.as_of < h2.as_of for h1, h2 in itertools.pairwise(late))
         if late[-1].chart_prepared:
             assert sum(h.chart_prepared for h in late) == 1  # the chart is one event, then nothing changes
         compared += 1

@@ -7,12 +7,23 @@ errors are binomial with the inventory as the unit (cluster-robust): passengers 
 succeed or fail together, so counting them as independent draws would overstate the precision.
 """
 import datetime as dt
+import fcntl
+import itertools
 import math
+import os
 
 import pytest
 
 from app.sources.sim.config import SimConfig
-from app.sources.sim.stats import BERTH_CLASSES, BUCKETS, RELATIVE_EDGES, SEAT_CLASSES, Outcomes, Stats, collect
+from app.sources.sim.stats import (
+    BERTH_CLASSES,
+    BUCKETS,
+    RELATIVE_EDGES,
+    SEAT_CLASSES,
+    Outcomes,
+    Stats,
+    collect,
+)
 from app.sources.sim.trains import load_trains
 
 Z = 3.0  # standard errors of slack in every comparison
@@ -24,18 +35,41 @@ CLASSES = ("SL", "3A", "2A", "1A", "CC", "EC", "2S")
 WAITLISTS = ("GNWL", "RLWL", "PQWL", "TQWL")
 
 
+def _once(tmp_path_factory: pytest.TempPathFactory, name: str, dates: list[dt.date]) -> Stats:
+    """Simulate once per test run: xdist workers share the result through the run's temporary root."""
+    def run() -> Stats:
+        return collect(SimConfig.for_era("2015"), load_trains(), dates)
+
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return run()
+    root = tmp_path_factory.getbasetemp().parent  # one per run, shared by its workers
+    path = root / f"simulator-{name}.json"
+    with open(root / f"simulator-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the first worker simulates, the others wait for its file
+        if path.exists():
+            return Stats.from_json(path.read_text())
+        stats = run()
+        path.write_text(stats.to_json())
+        return stats
+
+
 @pytest.fixture(scope="module")
-def stats() -> Stats:
+def stats(tmp_path_factory: pytest.TempPathFactory) -> Stats:
     """Every inventory of every train on the year's dates, aggregated."""
-    return collect(SimConfig.for_era("2015"), load_trains(), YEAR_DATES)
+    return _once(tmp_path_factory, "year", YEAR_DATES)
 
 
 @pytest.fixture(scope="module")
-def festival() -> Stats:
+def festival(tmp_path_factory: pytest.TempPathFactory) -> Stats:
     """The same on festival dates."""
-    config = SimConfig.for_era("2015")
-    assert all(config.season(d) in ("diwali", "holi") for d in FESTIVAL_DATES)
-    return collect(config, load_trains(), FESTIVAL_DATES)
+    assert all(SimConfig.for_era("2015").season(d) in ("diwali", "holi") for d in FESTIVAL_DATES)
+    return _once(tmp_path_factory, "festival", FESTIVAL_DATES)
+
+
+def test_statistics_survive_the_trip_between_workers(festival):
+    again = Stats.from_json(festival.to_json())
+    assert again.to_json() == festival.to_json()
+    assert again.by_bucket.se(("SL", "GNWL", 0)) == festival.by_bucket.se(("SL", "GNWL", 0))
 
 
 def _not_above(outcomes: Outcomes, hi: object, lo: object) -> bool:
@@ -58,7 +92,7 @@ def test_confirmation_falls_with_the_booking_position_in_every_class_and_waitlis
     for jclass in CLASSES:
         for wl in WAITLISTS:
             keys = [(jclass, wl, b) for b in range(len(BUCKETS)) if stats.by_bucket.n[(jclass, wl, b)] >= MIN_N]
-            for lo, hi in zip(keys, keys[1:]):
+            for lo, hi in itertools.pairwise(keys):
                 assert _not_above(stats.by_bucket, hi, lo), (lo, stats.by_bucket.rate(lo), hi, stats.by_bucket.rate(hi))
                 compared += 1
     assert compared >= 60
