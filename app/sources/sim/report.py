@@ -8,6 +8,7 @@ Diwali and Holi weeks, then writes the page and the plot. Deterministic for a gi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import itertools
 import logging
@@ -116,7 +117,23 @@ def page(year: Stats, festival: Stats, eras: dict[str, float], dates: int) -> st
         ("Each line is the first passenger's current WL number from booking to the chart; the last step is the "
          "chart, where released quota berths move the whole list at once (DOMAIN §3.6 item 10)."), "",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines + _settings())
+
+
+def _settings() -> list[str]:
+    """The settings table: every SimConfig field, overridable as SimulatorSource(seed, era, **overrides)."""
+    lines = ["## Settings", "",
+             ("Every number is a keyword of `SimulatorSource(seed=2013, era=\"2015\", **overrides)` "
+              "(see `app/sources/sim/config.py`); the era sets the first group; `trains_file=` points at another train "
+              "list than `app/data/trains.json`. Defaults of era \"2015\":"), "",
+             "| Setting | Default |", "|---|---|"]
+    config = SimConfig.for_era("2015")
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        shown = f"{len(value)} windows (Diwali, Durga Puja, Holi, summer; 2012-2030)" if field.name == "festival_windows" \
+            else "per archetype and class, see config.py" if field.name == "quota_shares" else repr(value)
+        lines.append(f"| `{field.name}` | {shown} |")
+    return lines + [""]
 
 
 def plot(source: SimulatorSource, path: Path) -> None:
