@@ -11,6 +11,7 @@ import datetime as dt
 import functools
 import logging
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,10 @@ class SimulatorSource:
             if inv is not None:
                 self._cache.move_to_end(key)
                 return inv
+        started = time.perf_counter()
         inv = simulate_inventory(self.config, train, self.plans(train)[journey_class], journey_date)
+        log.debug("simulated %s %s %s: %d PNRs in %.1f ms", train.number, journey_class, journey_date,
+                  inv.n_bookings, (time.perf_counter() - started) * 1000)
         with self._lock:
             self._cache[key] = inv
             while len(self._cache) > self.config.cache_size:

@@ -204,6 +204,7 @@ def book_class(config: SimConfig, specs: list[QueueSpec], chart_h: float, rng: n
     for i, spec in enumerate(specs):
         lo, hi = int(np.searchsorted(qid, i)), int(np.searchsorted(qid, i, side="right"))
         if failed[i]:
+            log.debug("%s queue reaches its WL cap of %d: booked in time order", spec.requests.queue, spec.cap)
             kept, ranks, whens = _in_time_order(tau[lo:hi], size[lo:hi], n_cancel[lo:hi], options[:, lo:hi],
                                                 spec.cnf_places, spec.rac_places, spec.cap)
         else:

@@ -49,24 +49,24 @@ class ChartSummary:
     served: dict[str, int]
 
 
-def _survivor_ranks(log: QueueLog) -> tuple[np.ndarray, np.ndarray]:
+def _survivor_ranks(queue: QueueLog) -> tuple[np.ndarray, np.ndarray]:
     """Mask of passengers holding tickets at the chart, and their rank among them (-1 for others)."""
-    alive = log.cancel_h == -np.inf
+    alive = queue.cancel_h == -np.inf
     rank = np.where(alive, np.cumsum(alive) - 1, -1)
     return alive, rank
 
 
-def _own_berths(plan: ClassPlan, log: QueueLog) -> tuple[np.ndarray, np.ndarray]:
+def _own_berths(plan: ClassPlan, queue: QueueLog) -> tuple[np.ndarray, np.ndarray]:
     """The queue's berths and the slots (indices into them) not held since booking at the chart."""
-    own = plan.quota_berths[log.name]
-    alive = log.cancel_h == -np.inf
+    own = plan.quota_berths[queue.name]
+    alive = queue.cancel_h == -np.inf
     free = np.ones(len(own), dtype=bool)
-    free[log.slot[alive & (log.slot >= 0)]] = False
+    free[queue.slot[alive & (queue.slot >= 0)]] = False
     return own, np.flatnonzero(free)
 
 
 def prepare_chart(plan: ClassPlan, queues: dict[str, QueueLog], rng: np.random.Generator, config: SimConfig) -> ChartSummary:
-    """Release unused quota, serve the queues, assign berths; fills each log's final_* arrays."""
+    """Release unused quota, serve the queues, assign berths; fills each queue's final_* arrays."""
     released: dict[str, int] = {}
     pool: list[np.ndarray] = []
     for quota in RELEASED_QUOTAS:
@@ -76,13 +76,13 @@ def prepare_chart(plan: ClassPlan, queues: dict[str, QueueLog], rng: np.random.G
         pool.append(berths[used:])
         released[quota] = len(berths) - used
     for name in SERVE_ORDER:  # each queue fills its own berths first; what it leaves joins the pool
-        log = queues.get(name)
-        if log is None:
+        queue = queues.get(name)
+        if queue is None:
             berths = plan.quota_berths.get(name, np.zeros(0, dtype=np.int32))
             leftover = np.concatenate([berths, plan.rac_berths]) if name == "GN" else berths
         else:
-            alive, _ = _survivor_ranks(log)
-            own, free = _own_berths(plan, log)
+            alive, _ = _survivor_ranks(queue)
+            own, free = _own_berths(plan, queue)
             spare = np.concatenate([own[free], plan.rac_berths]) if name == "GN" else own[free]
             leftover = spare[int(alive.sum()) - (len(own) - len(free)):]
         pool.append(leftover)
@@ -93,23 +93,23 @@ def prepare_chart(plan: ClassPlan, queues: dict[str, QueueLog], rng: np.random.G
     for name in SERVE_ORDER:
         if name not in queues:
             continue
-        log = queues[name]
-        alive, rank = _survivor_ranks(log)
+        queue = queues[name]
+        alive, rank = _survivor_ranks(queue)
         own_size = plan.quota_size(name)
         deficit = max(0, int(alive.sum()) - own_size)
         give = min(deficit, len(pool_berths) - taken)
         served[name] = give
-        _finalise(plan, log, alive, rank, own_size, pool_berths[taken : taken + give])
+        _finalise(plan, queue, alive, rank, own_size, pool_berths[taken : taken + give])
         taken += give
     return ChartSummary(released, served)
 
 
-def _finalise(plan: ClassPlan, log: QueueLog, alive: np.ndarray, rank: np.ndarray, own_size: int,
+def _finalise(plan: ClassPlan, queue: QueueLog, alive: np.ndarray, rank: np.ndarray, own_size: int,
               given: np.ndarray) -> None:
     """Final codes, positions and berths of one queue once the pool has been shared out."""
     places = own_size + len(given)
     n = int(alive.sum())
-    rac_pairs = min(max(0, n - places), len(plan.rac_berths)) if log.name == "GN" else 0
+    rac_pairs = min(max(0, n - places), len(plan.rac_berths)) if queue.name == "GN" else 0
     cnf = places - rac_pairs
     code = np.full(len(rank), CAN, dtype=np.int8)
     pos = np.zeros(len(rank), dtype=np.int32)
@@ -122,13 +122,13 @@ def _finalise(plan: ClassPlan, log: QueueLog, alive: np.ndarray, rank: np.ndarra
     is_wl = alive & (rank >= cnf + 2 * rac_pairs)
     code[is_wl] = WL
     pos[is_wl] = rank[is_wl] - cnf - 2 * rac_pairs + 1
-    own, free = _own_berths(plan, log)
-    keeps = (code == CNF) & (log.slot >= 0)
-    berth[keeps] = own[log.slot[keeps]]
-    newcomers = np.flatnonzero((code == CNF) & (log.slot < 0))  # already in queue order
+    own, free = _own_berths(plan, queue)
+    keeps = (code == CNF) & (queue.slot >= 0)
+    berth[keeps] = own[queue.slot[keeps]]
+    newcomers = np.flatnonzero((code == CNF) & (queue.slot < 0))  # already in queue order
     spare = own[free]
-    if log.name == "GN":
+    if queue.name == "GN":
         spare = np.concatenate([spare, plan.rac_berths[rac_pairs:]])
     spare = np.concatenate([spare, given])
     berth[newcomers] = spare[: len(newcomers)]
-    log.final_code, log.final_pos, log.final_berth = code, pos, berth
+    queue.final_code, queue.final_pos, queue.final_berth = code, pos, berth

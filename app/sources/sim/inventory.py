@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-import logging
 
 import numpy as np
 
@@ -19,8 +18,6 @@ from .config import SimConfig
 from .demand import class_requests, train_date_load
 from .seeding import stable_rng
 from .trains import IST, ClassPlan, Train
-
-log = logging.getLogger(__name__)
 
 QUEUE_NAMES = ("GN", "RL", "PQ", "TQ")
 WAITLIST_TYPE = {"GN": "GNWL", "RL": "RLWL", "PQ": "PQWL", "TQ": "TQWL"}

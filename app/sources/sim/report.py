@@ -11,7 +11,6 @@ import argparse
 import dataclasses
 import datetime as dt
 import itertools
-import logging
 import sys
 import time
 from pathlib import Path
@@ -22,8 +21,6 @@ from . import pnrmap
 from .config import SimConfig
 from .stats import BUCKETS, Stats, bucket_label, collect
 from .trains import load_trains
-
-log = logging.getLogger(__name__)
 
 DOCS = Path(__file__).resolve().parents[3] / "docs"
 YEAR = 2016
