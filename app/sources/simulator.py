@@ -194,7 +194,8 @@ class SimulatorSource:
         """
         source = self if seed is None or seed == self.config.seed else SimulatorSource(
             seed, self.config.era, self._trains_file, **self._overrides)
-        chosen = [t for t in source.trains if trains is None or t.number in set(trains)]
+        wanted = None if trains is None else set(trains)
+        chosen = [t for t in source.trains if wanted is None or t.number in wanted]
         if dates is not None:
             pairs: Iterable[tuple[Train, dt.date]] = ((t, d) for d in dates for t in chosen)
         else:
