@@ -111,15 +111,18 @@ def _save(path: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def post(settings: MailSettings, alert: Alert, host: str | None = None) -> str:
-    """Mail the alert now or hold it for a digest: returns 'sent', 'spooled' or 'held'."""
+def post(settings: MailSettings, alert: Alert, host: str | None = None, send: bool = True) -> str:
+    """Mail the alert now or hold it for a digest: returns 'sent', 'spooled' or 'held'.
+
+    With send=False a mail due now is only spooled, for the outbox (a process on its way out).
+    """
     host = host or socket.gethostname()
     with locked_state(settings) as state:
         message = _admit(state, alert, settings, host)
         path = spool(settings, message) if message is not None else None
     if path is None:
         return "held"
-    return "sent" if send_or_keep(settings, path) else "spooled"
+    return "sent" if send and send_or_keep(settings, path) else "spooled"
 
 
 def flush(settings: MailSettings, now: float | None = None, host: str | None = None) -> int:

@@ -22,8 +22,9 @@ from .mail import MailSettings, alert_settings_from_env
 
 log = logging.getLogger(__name__)
 
-# A worker exits within gunicorn's graceful timeout; a slow SMTP server must not hold it longer.
-CLOSE_TIMEOUT_S = 8.0
+# How long a closing handler waits for a mail being sent (a hung SMTP server must not hold a
+# gunicorn worker past its graceful timeout; that mail is in the spool either way).
+CLOSE_TIMEOUT_S = 2.0
 FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
 
 _context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("pnr_alert_context", default=None)
@@ -125,10 +126,21 @@ class MailHandler(logging.Handler):
                 log.warning("error mail not sent: %s", alert.subject, exc_info=True)
 
     def close(self) -> None:
-        """Deliver what is queued (bounded wait), then stop the thread."""
+        """Let the thread deliver what is queued; if it is stuck on a hung SMTP server (whose mail is
+        in the spool already), put the rest in the spool for the outbox instead of waiting."""
         if self.thread.is_alive():
             self.queue.put(None)
             self.thread.join(CLOSE_TIMEOUT_S)
+        while True:
+            try:
+                alert = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            if alert is not None:
+                try:
+                    flood.post(self.settings, alert, self.host, send=False)
+                except Exception:
+                    log.warning("error mail lost on exit: %s", alert.subject, exc_info=True)
         super().close()
 
 

@@ -90,6 +90,19 @@ def test_requests_do_not_wait_for_a_hung_smtp_server(tmp_path: Path, attach) -> 
     assert len(list((tmp_path / "spool").glob("*.eml"))) == 1
 
 
+def test_a_process_leaving_while_smtp_hangs_spools_every_queued_mail(tmp_path: Path, attach) -> None:
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(16)
+        settings = mail_settings(hung.getsockname()[1], tmp_path, timeout_s=60.0, digest_s=0)  # every error a mail
+        handler = attach(MailHandler(settings, "web", host="web1"))
+        for n in range(20):
+            log.error("job item %d failed", n)
+        handler.close()  # returns while the first mail still waits for the server's greeting
+        assert handler.thread.is_alive()
+        assert len(list((tmp_path / "spool").glob("*.eml"))) == 20
+
+
 def test_job_errors_name_the_job_and_the_item(smtp_sink, tmp_path: Path, attach) -> None:
     handler = attach(MailHandler(settings_for(smtp_sink.port, tmp_path), "tracker", host="web1"))
     with bound(job="tracker"), bound(item="PNR 2412345678"):
