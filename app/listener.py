@@ -53,7 +53,10 @@ class Listener:
         if eventname == "PROCESS_STATE_EXITED" and fields.get("expected") != "1":
             return ""  # crashmail mails unexpected exits; mailing them here too would double them
         pid = int(fields["pid"]) if fields.get("pid") else None
-        facts = gather(self.rpc, self.settings.var_dir, fields["groupname"], fields["processname"], pid)
+        facts = gather(
+            self.rpc, self.settings.var_dir, fields["groupname"], fields["processname"], pid,
+            with_retries=eventname != "PROCESS_STATE_EXITED",
+        )
         alert = process_alert(eventname, fields, facts, self.host)
         return f"{flood.post(self.settings, alert, self.host)}: {alert.subject}"
 

@@ -44,7 +44,7 @@ def crashloop(counter: Path, limit: int) -> None:
             signal.pause()
     print(f"stand-in: run {runs}, failing", flush=True)
     if os.fork() == 0:
-        time.sleep(0.05)
+        time.sleep(0.01)
         os._exit(0)
     sys.exit(1)
 

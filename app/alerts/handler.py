@@ -50,7 +50,9 @@ def request_context() -> dict[str, str]:
         return {}
     return {
         "request": f"{request.method} {request.full_path.rstrip('?')}",
-        "client": str(request.access_route[0] if request.access_route else request.remote_addr),
+        # remote_addr, not X-Forwarded-For: a client can write that header; trusted proxies are
+        # unwrapped by the app's ProxyFix before this runs.
+        "client": str(request.remote_addr),
         "request id": str(g.get("request_id", "-")),
     }
 

@@ -152,8 +152,14 @@ class Facts:
     missing: list[str] = dataclasses.field(default_factory=list)
 
 
-def gather(rpc: Any | None, var_dir: Path, group: str, name: str, pid: int | None = None, with_exit: bool = True) -> Facts:
-    """Ask supervisord and the disk about `group:name`; never raises."""
+def gather(
+    rpc: Any | None, var_dir: Path, group: str, name: str, pid: int | None = None,
+    with_exit: bool = True, with_retries: bool = False,
+) -> Facts:
+    """Ask supervisord and the disk about `group:name`; never raises.
+
+    with_retries asks for its startretries too (every program's config: only for start-up alerts).
+    """
     namespec = name if group == name else f"{group}:{name}"
     facts = Facts(namespec)
     if rpc is None:
@@ -162,7 +168,8 @@ def gather(rpc: Any | None, var_dir: Path, group: str, name: str, pid: int | Non
         _ask(facts, "process info", lambda: setattr(facts, "info", rpc.supervisor.getProcessInfo(namespec)))
         if with_exit:
             _ask(facts, "exit reason", lambda: setattr(facts, "exit", find_exit(rpc.supervisor.readLog(-MAIN_LOG_TAIL_BYTES, 0), name, pid)))
-        _ask(facts, "config", lambda: _config(facts, rpc, group, name))
+        if with_retries:
+            _ask(facts, "config", lambda: _config(facts, rpc, group, name))
         _ask(facts, "log tail", lambda: _tail(facts, rpc))
     if with_exit:
         pid = pid if pid is not None else (facts.exit.pid if facts.exit else None)

@@ -44,8 +44,8 @@ def test_racing_drainers_deliver_every_spooled_mail_exactly_once(smtp_sink, tmp_
         assert deliver(down, alert(n)) is False
     up = settings_for(smtp_sink.port, tmp_path)
     ctx = multiprocessing.get_context("spawn")
-    go, results = ctx.Barrier(5), ctx.Queue()
-    drainers = [ctx.Process(target=_drain, args=(smtp_sink.port, str(tmp_path), go, results)) for _ in range(4)]
+    go, results = ctx.Barrier(4), ctx.Queue()
+    drainers = [ctx.Process(target=_drain, args=(smtp_sink.port, str(tmp_path), go, results)) for _ in range(3)]
     for p in drainers:
         p.start()
     fresh = spool(up, alert(60))
