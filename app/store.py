@@ -15,7 +15,7 @@ from typing import Any
 
 import pymongo
 from flask import Flask, current_app
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from .pnr import PnrStatus
 
@@ -35,8 +35,12 @@ def utcnow() -> dt.datetime:
 
 def status_digest(status: PnrStatus) -> str:
     """A digest of what a visitor sees (everything but `as_of`), so unchanged polls are not stored twice."""
-    d = status.to_dict()
-    d.pop("as_of", None)
+    return _digest(status.to_dict())
+
+
+def _digest(d: dict[str, Any]) -> str:
+    """status_digest of a status already in its to_dict() form."""
+    d = {k: v for k, v in d.items() if k != "as_of"}
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -79,7 +83,8 @@ class Store:
     def record_snapshot(self, status: PnrStatus) -> bool:
         """Store the status if it differs from every stored one; True when it was new."""
         now = utcnow()
-        digest = status_digest(status)
+        d = status.to_dict()
+        digest = _digest(d)
         expires_at = self._expires_at(status)
         with _mapped_errors():
             self.db.pnrs.update_one(
@@ -99,7 +104,7 @@ class Store:
             try:
                 result = self.db.snapshots.update_one(
                     {"pnr": status.pnr, "digest": digest},
-                    {"$setOnInsert": {"taken_at": status.as_of, "status": status.to_dict(), "expires_at": expires_at}},
+                    {"$setOnInsert": {"taken_at": status.as_of, "status": d, "expires_at": expires_at}},
                     upsert=True,
                 )
             except DuplicateKeyError:
@@ -152,6 +157,57 @@ class Store:
         """Confirmed subscriptions of a PNR."""
         with _mapped_errors():
             return list(self.db.subscriptions.find({"pnr": pnr, "confirmed": True}))
+
+    def record_history(self, statuses: list[PnrStatus]) -> int:
+        """Store past statuses of one PNR in one round trip (seeding a first lookup); returns how many were new."""
+        if not statuses:
+            return 0
+        expires_at = self._expires_at(statuses[-1])
+        ops = []
+        for s in statuses:
+            d = s.to_dict()  # once: it is the costly part of a long history
+            ops.append(pymongo.UpdateOne(
+                {"pnr": s.pnr, "digest": _digest(d)},
+                {"$setOnInsert": {"taken_at": s.as_of, "status": d, "expires_at": expires_at}},
+                upsert=True,
+            ))
+        with _mapped_errors():
+            try:
+                return self.db.snapshots.bulk_write(ops, ordered=False).upserted_count
+            except BulkWriteError as exc:
+                # Only duplicate keys (a racing writer stored the same status) are harmless.
+                if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                    raise
+                return int(exc.details.get("nUpserted", 0))
+
+    def subscription(self, token: str) -> dict[str, Any] | None:
+        """The subscription a (verified) token names, confirmed or not."""
+        with _mapped_errors():
+            return self.db.subscriptions.find_one({"token": token})
+
+    def unsubscribe(self, token: str) -> dict[str, Any] | None:
+        """Delete a subscription (its address goes with it); None when there was none."""
+        with _mapped_errors():
+            return self.db.subscriptions.find_one_and_delete({"token": token})
+
+    def pnrs_to_track(self) -> list[str]:
+        """PNRs with a confirmed subscription that has not had its final mail yet."""
+        with _mapped_errors():
+            return sorted(self.db.subscriptions.distinct("pnr", {"confirmed": True, "final": {"$ne": True}}))
+
+    def mark_notified(self, token: str, status: PnrStatus, final: bool) -> None:
+        """Remember what a subscriber was last told, so the next mail says what changed since."""
+        with _mapped_errors():
+            self.db.subscriptions.update_one(
+                {"token": token},
+                {"$set": {"notified_digest": status_digest(status), "notified_status": status.to_dict(),
+                          "notified_at": utcnow(), "final": final}},
+            )
+
+    def purge_unconfirmed(self, created_before: dt.datetime) -> int:
+        """Delete subscriptions never confirmed (their confirmation link has expired)."""
+        with _mapped_errors():
+            return self.db.subscriptions.delete_many({"confirmed": False, "created_at": {"$lt": created_before}}).deleted_count
 
     def record_outcomes(self, rows: Iterable[dict[str, Any]]) -> int:
         """Upsert charted outcome rows (training data); returns how many were new."""
