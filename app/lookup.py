@@ -3,6 +3,10 @@
 Each dependency fails on its own terms: the predictor down leaves the status with "prediction
 unavailable", the store down leaves the status without history or tracking, the source down
 falls back to the last stored snapshot. Only a source failure with nothing stored is an error.
+
+The first lookup of a PNR seeds its history from the source when the source keeps one (the
+simulator does; a real status API does not), so the chart shows how the waitlist moved before
+anyone asked. From then on the history is what the site and the tracker observed.
 """
 from __future__ import annotations
 
@@ -14,11 +18,14 @@ from typing import Any
 from flask import current_app
 
 from . import predictions
-from .pnr import PnrStatus, SourceUnavailable, validate_pnr
+from .pnr import PnrError, PnrStatus, SourceUnavailable, validate_pnr
 from .sources import Source
 from .store import StoreUnavailable, get_store, utcnow
 
 log = logging.getLogger(__name__)
+
+PREDICTION_UNAVAILABLE = "prediction unavailable right now, retrying"
+SOURCE_DOWN_NOTE = "no prediction while the status service is down"
 
 
 @dataclasses.dataclass
@@ -47,38 +54,58 @@ def lookup(text: str, now: dt.datetime | None = None) -> Lookup:
     """Look a PNR up; raises InvalidPnr, PnrNotFound, or SourceUnavailable with nothing stored."""
     pnr = validate_pnr(text)
     now = now or utcnow()
-    store_error = None
     try:
         status = get_source().get_status(pnr, now)
     except SourceUnavailable as exc:
         log.error("status source unavailable for %s: %s", pnr, exc)
-        try:
-            last = get_store().last_snapshot(pnr)
-        except StoreUnavailable as store_exc:
-            log.error("store unavailable while the source is down: %s", store_exc)
-            last = None
-        if last is None:
-            raise
-        return Lookup(last, {}, "the status source is down", get_store_history(pnr)[0], None, str(exc))
-    try:
-        get_store().record_snapshot(status)
-    except StoreUnavailable as exc:
-        log.error("store unavailable, snapshot of %s not recorded: %s", pnr, exc)
-        store_error = str(exc)
-    history, history_error = get_store_history(pnr) if store_error is None else ([], store_error)
-    result = Lookup(status, {}, history=history, store_error=store_error or history_error)
+        return _last_known(pnr, exc)
+    history, store_error = _record(status, now)
+    result = Lookup(status, {}, history=history, store_error=store_error)
     try:
         result.predictions = predictions.predict(status)
     except predictions.PredictorUnavailable as exc:
-        log.error("predictor pool unavailable: %s", exc)
-        result.prediction_error = "prediction unavailable, retrying"
+        log.error("predictor pool unavailable, PNR %s shown without prediction: %s", pnr, exc)
+        result.prediction_error = PREDICTION_UNAVAILABLE
     return result
 
 
-def get_store_history(pnr: str) -> tuple[list[PnrStatus], str | None]:
-    """The stored history, or an empty one and the reason when the store is down."""
+def _last_known(pnr: str, source_exc: SourceUnavailable) -> Lookup:
+    """The newest stored snapshot while the source is down; re-raises when there is none."""
     try:
-        return get_store().history(pnr), None
+        store = get_store()
+        last = store.last_snapshot(pnr)
+        history = store.history(pnr) if last is not None else []
     except StoreUnavailable as exc:
-        log.error("store unavailable, no history for %s: %s", pnr, exc)
+        log.error("store unavailable while the source is down, no snapshot for %s: %s", pnr, exc)
+        raise source_exc from None
+    if last is None:
+        raise source_exc
+    return Lookup(last, {}, SOURCE_DOWN_NOTE, history, None, str(source_exc))
+
+
+def _record(status: PnrStatus, now: dt.datetime) -> tuple[list[PnrStatus], str | None]:
+    """Store the status (seeding the history on a first lookup); the history, or the store's error."""
+    try:
+        store = get_store()
+        stored = store.history(status.pnr)
+        if not stored:
+            store.record_history(_source_history(status.pnr, now))
+        if store.record_snapshot(status) or not stored:
+            stored = store.history(status.pnr)
+        return stored, None
+    except StoreUnavailable as exc:
+        log.error("store unavailable, PNR %s shown without history or tracking: %s", status.pnr, exc)
         return [], str(exc)
+
+
+def _source_history(pnr: str, now: dt.datetime) -> list[PnrStatus]:
+    """The source's own record of the PNR's past statuses, when it keeps one."""
+    history = getattr(get_source(), "history", None)
+    if history is None:
+        return []
+    try:
+        return list(history(pnr, now))
+    except PnrError as exc:
+        log.warning("no source history for %s: %s", pnr, exc)
+        return []
+

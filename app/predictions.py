@@ -13,7 +13,13 @@ from .pnr import PnrStatus, StatusCode
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PredictorUnavailable", "get_predictor", "items_for", "predict"]
+__all__ = ["PredictorUnavailable", "band", "get_predictor", "items_for", "predict"]
+
+# Bands of P(CNF), as ConfirmTkt draws them ("Confirm" > 70 %, "Probable" 30-70 %, "No chance" < 30 %):
+# the bands visitors already know, and wide enough that a calibrated model rarely flips a band over
+# one waitlist place. The page always shows the percentage too; the band is the one-word answer.
+LIKELY_MIN_P = 0.70
+UNLIKELY_BELOW_P = 0.30
 
 
 def get_predictor() -> PredictorClient:
@@ -57,10 +63,25 @@ def items_for(status: PnrStatus) -> list[dict[str, Any]]:
     return items
 
 
+def band(p_cnf: float) -> str:
+    """likely / uncertain / unlikely: the one-word answer to "will it be confirmed?"."""
+    if p_cnf >= LIKELY_MIN_P:
+        return "likely"
+    if p_cnf < UNLIKELY_BELOW_P:
+        return "unlikely"
+    return "uncertain"
+
+
 def predict(status: PnrStatus) -> dict[int, dict[str, Any]]:
     """Predictions by passenger number; raises PredictorUnavailable when the whole pool is silent."""
     items = items_for(status)
     if not items:
         return {}
     results = get_predictor().predict(items)
-    return {int(r["id"]): r for r in results if "error" not in r}
+    found = {}
+    for r in results:
+        if "error" in r:
+            log.error("predictor refused item %s of PNR %s: %s", r.get("id"), status.pnr, r["error"])
+            continue
+        found[int(r["id"])] = {**r, "band": band(float(r["p_cnf"]))}
+    return found

@@ -1,32 +1,79 @@
-"""The JSON API under /api/v1/."""
+"""The JSON API under /api/v1/: one PNR's status, chances and history; the OpenAPI document.
+
+Errors are {"error": {"code", "message"}} (app.web.errors). A 503 while the status source is down
+carries the last stored status as `last_known` when there is one.
+"""
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from flask import Blueprint
+from flask import Blueprint, jsonify
+from werkzeug.wrappers import Response
 
 from ..lookup import Lookup, lookup
+from ..pnr import PnrStatus, SeatStatus
+from . import openapi
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+# The lookups, apart so that the rate limit counts them and not the document.
+lookups = Blueprint("lookups", __name__)
+
+PREDICTION_KEYS = ("p_cnf", "p_rac", "p_wl", "band", "expected_final", "expected_position")
+
+
+def seat_json(seat: SeatStatus) -> dict[str, Any]:
+    """A seat status with the text a status page would print."""
+    return {**seat.to_dict(), "text": str(seat)}
+
+
+def status_json(status: PnrStatus, predictions: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """A PNR status, each passenger with their prediction (or null)."""
+    d = status.to_dict()
+    d["passengers"] = [
+        {
+            "number": p.number,
+            "booking_status": seat_json(p.booking_status),
+            "current_status": seat_json(p.current_status),
+            "prediction": ({k: pr.get(k) for k in PREDICTION_KEYS} if (pr := predictions.get(p.number)) else None),
+        }
+        for p in status.passengers
+    ]
+    return d
 
 
 def lookup_json(result: Lookup) -> dict[str, Any]:
-    """The API's representation of a lookup: the status plus a prediction per passenger."""
-    status = result.status.to_dict()
-    for passenger in status["passengers"]:
-        passenger["prediction"] = result.predictions.get(passenger["number"])
+    """The API's representation of a lookup."""
     return {
-        "pnr": status,
+        "pnr": status_json(result.status, result.predictions),
         "prediction_available": result.prediction_error is None,
         "prediction_error": result.prediction_error,
-        "tracking_available": result.store_error is None,
+        "tracking_available": result.store_error is None and not result.stale,
         "stale": result.stale,
-        "history": [h.to_dict() for h in result.history],
+        "history": [
+            {"as_of": h.as_of.astimezone(dt.timezone.utc).isoformat(), "chart_prepared": h.chart_prepared,
+             "current_statuses": [seat_json(p.current_status) for p in h.passengers]}
+            for h in result.history
+        ],
     }
 
 
-@bp.get("/pnr/<pnr>")
-def pnr_status(pnr: str) -> tuple[dict[str, Any], int]:
-    """Status, predictions and history of one PNR."""
+@lookups.get("/pnr/<pnr>")
+def pnr_status(pnr: str) -> tuple[Response, int]:
+    """Status, predictions and history of one PNR; 503 with the last stored status while the source is down."""
     result = lookup(pnr)
-    return lookup_json(result), 503 if result.stale else 200
+    if result.stale:
+        error = {"code": "source_unavailable",
+                 "message": "The PNR status service is not answering right now; last_known is the newest "
+                            "status we stored. Please try again in a few minutes."}
+        return jsonify(error=error, last_known=lookup_json(result)), 503
+    return jsonify(lookup_json(result)), 200
+
+
+@bp.get("/openapi.json")
+def openapi_document() -> Response:
+    """The OpenAPI 3.1 document of this API."""
+    return jsonify(openapi.document())
+
+
+bp.register_blueprint(lookups)

@@ -4,9 +4,13 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, g, jsonify, render_template, request
+from flask_limiter.errors import RateLimitExceeded
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from ..pnr import InvalidPnr, PnrNotFound, SourceUnavailable
+from ..store import StoreUnavailable
+from .tracking import TrackingUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +37,24 @@ def init_app(app: Flask) -> None:
         SourceUnavailable,
         lambda e: error_response(503, "source_unavailable", "The PNR status service is not answering right now; please try again in a few minutes."),
     )
+
+    app.register_error_handler(
+        RateLimitExceeded,
+        lambda e: error_response(429, "too_many_requests", f"Too many requests from your address (at most {e.description}); please wait a little and try again."),
+    )
+    app.register_error_handler(
+        CSRFError,
+        lambda e: error_response(400, "form_expired", "This form has expired or came from another page; please reload the page and send it again."),
+    )
+    app.register_error_handler(
+        TrackingUnavailable,
+        lambda e: error_response(503, "tracking_unavailable", "Tracking is unavailable right now (looking up PNRs still works); please try again later."),
+    )
+
+    @app.errorhandler(StoreUnavailable)
+    def store_error(e: StoreUnavailable):  # type: ignore[no-untyped-def]
+        log.error("store unavailable on %s %s: %s", request.method, request.path, e)
+        return error_response(503, "store_unavailable", "Part of the site is unavailable right now; please try again in a few minutes.")
 
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException):  # type: ignore[no-untyped-def]

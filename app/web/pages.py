@@ -1,43 +1,106 @@
-"""Server-rendered pages: the home form and the PNR page."""
+"""Server-rendered pages: the home form, the PNR page, the method page and the health checks.
+
+The site is the `pages` blueprint with its children (the PNR pages, tracking); registering it also
+sets up what protects every response (app.web.security), so create_app needs no more than this.
+"""
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, url_for
+import logging
+from collections.abc import Callable
+from typing import Any, cast
+
+from flask import Blueprint, Flask, redirect, render_template, request, url_for
+from flask.blueprints import BlueprintSetupState
 from werkzeug.wrappers import Response
 
 from ..lookup import get_source, lookup
-from ..pnr import validate_pnr
-from ..store import utcnow
+from ..pnr import PnrError, validate_pnr
+from ..predictions import (
+    LIKELY_MIN_P,
+    UNLIKELY_BELOW_P,
+    PredictorUnavailable,
+    get_predictor,
+)
+from ..store import StoreUnavailable, get_store, utcnow
+from . import api, chart, filters, security, tracking
 
-bp = Blueprint("pages", __name__)
+log = logging.getLogger(__name__)
+
+bp = Blueprint("pages", __name__, template_folder="templates", static_folder="static", static_url_path="/assets")
+pnr_bp = Blueprint("pnr", __name__)
+bp.register_blueprint(pnr_bp)
+bp.register_blueprint(tracking.bp)
 
 SAMPLE_PNRS = 3
 
 
+@bp.record_once
+def _protect(state: BlueprintSetupState) -> None:
+    app = cast(Flask, state.app)
+    csrf, limiter = security.init_app(app)
+    csrf.exempt(f"{tracking.unsubscribe.__module__}.{tracking.unsubscribe.__name__}")
+    security.limit_lookups(limiter, pnr_bp)
+    security.limit_lookups(limiter, api.lookups)
+    security.limit_tracking(limiter, tracking.bp)
+    filters.init_app(app)
+
+
 @bp.get("/")
 def index() -> str:
-    """The PNR form, with a few PNRs to try."""
-    try:
-        samples = get_source().sample_pnrs(utcnow(), SAMPLE_PNRS)
-    except (AttributeError, NotImplementedError):
-        samples = []
+    """The PNR form, with a few PNRs that are waitlisted right now (simulator only)."""
+    samples: list[str] = []
+    sample = getattr(get_source(), "sample_pnrs", None)
+    if sample is not None:
+        try:
+            samples = sample(utcnow(), SAMPLE_PNRS)
+        except PnrError as exc:
+            log.warning("no sample PNRs for the home page: %s", exc)
     return render_template("index.html", samples=samples)
 
 
-@bp.get("/pnr")
-def pnr_form() -> Response:
+@bp.get("/about")
+def about() -> str:
+    """How the chances are estimated, what the bands mean, and what is kept for how long."""
+    return render_template("about.html", likely=round(LIKELY_MIN_P * 100), unlikely=round(UNLIKELY_BELOW_P * 100))
+
+
+@pnr_bp.get("/pnr")
+def form() -> Response:
     """The form's GET target: validate, then redirect to the PNR's own address."""
     pnr = validate_pnr(request.args.get("pnr", ""))
-    return redirect(url_for("pages.pnr_page", pnr=pnr))
+    return redirect(url_for("pages.pnr.page", pnr=pnr))
 
 
-@bp.get("/pnr/<pnr>")
-def pnr_page(pnr: str) -> tuple[str, int]:
-    """Per-passenger statuses and predictions; 503 when only a stored snapshot could be shown."""
+@pnr_bp.get("/pnr/<pnr>")
+def page(pnr: str) -> tuple[str, int]:
+    """Per-passenger statuses and chances; 503 when only a stored snapshot could be shown."""
     result = lookup(pnr)
-    return render_template("pnr.html", r=result, s=result.status), 503 if result.stale else 200
+    svg = chart.history_svg(result.history or [result.status], result.status)
+    return render_template("pnr.html", r=result, s=result.status, chart=svg), 503 if result.stale else 200
 
 
 @bp.get("/healthz")
 def healthz() -> tuple[dict[str, str], int]:
     """Process alive; checks no dependency (supervisord's httpok and load balancers use it)."""
     return {"status": "ok"}, 200
+
+
+def _check(name: str, probe: Callable[[], object], down: type[Exception]) -> str:
+    """"ok", or "unavailable: why" (logged as an error: readiness failing is worth a mail)."""
+    try:
+        probe()
+        return "ok"
+    except down as exc:
+        log.error("readyz: %s unavailable: %s", name, exc)
+        return f"unavailable: {exc}"
+
+
+@bp.get("/readyz")
+def readyz() -> tuple[dict[str, Any], int]:
+    """Ready to serve: the store answers a ping and at least one predictor of the pool does."""
+    checks = {
+        "store": _check("store", lambda: get_store().ping(), StoreUnavailable),
+        "predictor": _check("predictor pool", lambda: get_predictor().ping(), PredictorUnavailable),
+    }
+    ready = all(v == "ok" for v in checks.values())
+    return {"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503
