@@ -1,10 +1,12 @@
 """janitor: retention. Snapshots, PNRs and subscriptions (personal data) go once past their journey."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
 import click
+from flask import current_app
 
 from ..store import StoreUnavailable, get_store, utcnow
 from .loop import every_option, run_every
@@ -12,16 +14,22 @@ from .loop import every_option, run_every
 log = logging.getLogger(__name__)
 
 
+def iteration(now: dt.datetime | None = None) -> dict[str, Any]:
+    """Delete what is past retention, and subscriptions whose confirmation link has expired unused."""
+    now = now or utcnow()
+    try:
+        store = get_store()
+        purged: dict[str, Any] = store.purge_expired(now)
+        expired_link = dt.timedelta(hours=current_app.config["TRACK_CONFIRM_HOURS"])
+        purged["unconfirmed"] = store.purge_unconfirmed(now - expired_link)
+        return purged
+    except StoreUnavailable as exc:
+        log.error("janitor: store unavailable, retention postponed: %s", exc)
+        return {"store": "unavailable"}
+
+
 @click.command("janitor")
 @every_option(3600.0)
 def command(every_s: float, once: bool) -> None:
     """Delete documents whose retention ended, and log how many."""
-
-    def iteration() -> dict[str, Any]:
-        try:
-            return get_store().purge_expired(utcnow())
-        except StoreUnavailable as exc:
-            log.error("janitor: store unavailable, retention postponed: %s", exc)
-            return {"store": "unavailable"}
-
     run_every("janitor", every_s, iteration, once)

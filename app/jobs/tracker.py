@@ -1,62 +1,99 @@
-"""tracker: polls tracked PNRs, stores each new status, and mails confirmed subscribers on change."""
+"""tracker: polls tracked PNRs, stores each new status, and mails confirmed subscribers on change.
+
+Each subscription remembers the status it was last mailed, so a subscriber hears of every change
+once, whether the tracker or a visitor's lookup saw it first. The mail at the final chart carries
+the final result and is the last one; a PNR the source no longer knows ends its subscriptions.
+"""
 from __future__ import annotations
 
+import datetime as dt
 import logging
-from email.message import EmailMessage
 from typing import Any
 
 import click
 from flask import current_app
 
-from ..alerts import MailSettings, deliver
+from .. import predictions
+from ..alerts import MailSettings, bound, deliver
 from ..lookup import get_source
-from ..pnr import PnrError, PnrStatus
-from ..store import StoreUnavailable, get_store, utcnow
+from ..pnr import PnrError, PnrNotFound, PnrStatus
+from ..store import Store, StoreUnavailable, get_store, status_digest, utcnow
+from ..web.mails import change_mail
 from .loop import every_option, run_every
 
 log = logging.getLogger(__name__)
 
 
-def change_mail(status: PnrStatus, to: str) -> EmailMessage:
-    """The mail a subscriber gets when the status of their PNR changes."""
-    message = EmailMessage()
-    message["To"] = to
-    message["Subject"] = f"PNR {status.pnr}: " + ", ".join(str(p.current_status) for p in status.passengers)
-    lines = [f"Train {status.train_number} {status.train_name}, {status.journey_date:%d %b %Y}, {status.journey_class.value}"]
-    lines += [f"Passenger {p.number}: {p.current_status} (booked {p.booking_status})" for p in status.passengers]
-    lines += ["", "Chart prepared." if status.chart_prepared else "Chart not prepared yet."]
-    lines += ["", f"{current_app.config['PUBLIC_URL']}/pnr/{status.pnr}"]
-    message.set_content("\n".join(lines) + "\n")
-    return message
+def _predict(status: PnrStatus, counts: dict[str, int]) -> tuple[dict[int, dict[str, Any]], str | None]:
+    try:
+        return predictions.predict(status), None
+    except predictions.PredictorUnavailable as exc:
+        if not counts["predictor_down"]:
+            log.error("tracker: predictor pool unavailable, mails go without chances: %s", exc)
+        counts["predictor_down"] += 1
+        return {}, "chance of confirmation unavailable right now"
+
+
+def poll(store: Store, settings: MailSettings, pnr: str, now: dt.datetime, counts: dict[str, int]) -> None:
+    """Poll one PNR and mail each of its subscribers who has not been told this status yet."""
+    try:
+        status = get_source().get_status(pnr, now)
+    except PnrNotFound:
+        # Flushed after the journey (or a source's hiccup): nothing to tell; the janitor ends it at retention.
+        log.warning("tracker: PNR %s is not known to the source", pnr)
+        counts["not_found"] += 1
+        return
+    counts["polled"] += 1
+    if store.record_snapshot(status):
+        counts["changed"] += 1
+    digest = status_digest(status)
+    waiting = [s for s in store.subscribers(pnr) if not s.get("final") and s.get("notified_digest") != digest]
+    if not waiting:
+        return
+    chances, note = _predict(status, counts)
+    final = status.chart_prepared or status.train_cancelled
+    for sub in waiting:
+        previous = PnrStatus.from_dict(sub["notified_status"]) if sub.get("notified_status") else None
+        deliver(settings, change_mail(status, previous, sub["email"], sub["token"], chances, note))
+        store.mark_notified(sub["token"], status, final=final)
+        counts["mailed"] += 1
+
+
+def iteration(now: dt.datetime | None = None) -> dict[str, Any]:
+    """One pass over every tracked PNR; a failing PNR is logged and the others go on."""
+    counts = {"polled": 0, "changed": 0, "mailed": 0, "not_found": 0, "failed": 0, "predictor_down": 0}
+    settings = MailSettings.from_config(current_app.config)
+    try:
+        store = get_store()
+        pnrs = store.pnrs_to_track()
+    except StoreUnavailable as exc:
+        log.error("tracker: store unavailable, nothing polled: %s", exc)
+        return {"store": "unavailable"}
+    for pnr in pnrs:
+        try:
+            with bound(item=f"PNR {pnr}"):
+                poll(store, settings, pnr, now or utcnow(), counts)
+        except (PnrError, StoreUnavailable) as exc:
+            # One bad PNR must not stop the others.
+            log.error("tracker: PNR %s skipped: %s", pnr, exc)
+            counts["failed"] += 1
+    return counts
+
+
+def _moment(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"expected an ISO time such as 2026-12-04T18:00:00+00:00, got {value!r}") from None
+    return moment.replace(tzinfo=dt.timezone.utc) if moment.tzinfo is None else moment.astimezone(dt.timezone.utc)
 
 
 @click.command("tracker")
 @every_option(300.0)
-def command(every_s: float, once: bool) -> None:
-    """Poll every PNR with a confirmed subscription."""
-    settings = MailSettings.from_config(current_app.config)
-
-    def iteration() -> dict[str, Any]:
-        counts = {"polled": 0, "changed": 0, "mailed": 0, "failed": 0}
-        try:
-            store = get_store()
-            pnrs = store.tracked_pnrs()
-        except StoreUnavailable as exc:
-            log.error("tracker: store unavailable, nothing polled: %s", exc)
-            return {"store": "unavailable"}
-        for pnr in pnrs:
-            try:
-                status = get_source().get_status(pnr, utcnow())
-                counts["polled"] += 1
-                if store.record_snapshot(status):
-                    counts["changed"] += 1
-                    for sub in store.subscribers(pnr):
-                        deliver(settings, change_mail(status, sub["email"]))
-                        counts["mailed"] += 1
-            except (PnrError, StoreUnavailable) as exc:
-                # One bad PNR must not stop the others.
-                log.error("tracker: PNR %s skipped: %s", pnr, exc)
-                counts["failed"] += 1
-        return counts
-
-    run_every("tracker", every_s, iteration, once)
+@click.option("--now", "now", callback=_moment, metavar="ISO-TIME",
+              help="Poll the source as of this time instead of the clock (replaying a past or simulated day); UTC if no offset.")
+def command(every_s: float, once: bool, now: dt.datetime | None) -> None:
+    """Poll every PNR with a confirmed subscription and mail its subscribers on change."""
+    run_every("tracker", every_s, lambda: iteration(now), once)
