@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from typing import Any
 
 import pymongo
@@ -66,11 +67,14 @@ class SharedCounts(MongoDBStorage):
         self.close()
 
 
-def check_secret_key(app: Flask) -> None:
-    """Refuse to serve visitors with the built-in key: it signs CSRF tokens and tracking links."""
-    key = app.config.get("SECRET_KEY") or ""
+def check_production(app: Flask) -> None:
+    """Refuse to serve visitors with the built-in key (it signs CSRF tokens and tracking links), or in
+    debug mode under gunicorn (FLASK_DEBUG left on in the environment)."""
+    if app.debug and "gunicorn" in sys.modules:
+        raise SettingsError("FLASK_DEBUG: debug mode is for `flask run` on a developer's machine, never under gunicorn")
     if app.debug or app.testing:
         return
+    key = app.config.get("SECRET_KEY") or ""
     if key == DEV_SECRET_KEY or len(key) < MIN_SECRET_KEY_CHARS:
         raise SettingsError(
             "PNR_SECRET_KEY: set a random value of at least 16 characters in etc/pnr.env (scripts/setup writes one)"
@@ -152,12 +156,14 @@ def _headers(response: Response) -> Response:
         response.headers.setdefault("Strict-Transport-Security", HSTS)
     if request.path.startswith(PRIVATE_PREFIXES):
         response.headers["Cache-Control"] = "no-store"
+    if response.status_code not in (429, 503):
+        response.headers.pop("Retry-After", None)
     return response
 
 
 def init_app(app: Flask) -> tuple[CSRFProtect, Limiter]:
     """CSRF on every form, the per-app limiter, the headers; behind proxies, their client address."""
-    check_secret_key(app)
+    check_production(app)
     if app.config["TRUSTED_PROXIES"] > 0:
         n = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
@@ -167,9 +173,11 @@ def init_app(app: Flask) -> tuple[CSRFProtect, Limiter]:
     app.config["SESSION_COOKIE_SECURE"] = app.config["PUBLIC_URL"].startswith("https://")
     # A token lives as long as the browser session: a form left open for hours still works.
     app.config["WTF_CSRF_TIME_LIMIT"] = None
+    # Before the limiter: after_request functions run last-registered first, and _headers must see
+    # the limiter's headers to drop its Retry-After from answers that are not refusals.
+    app.after_request(_headers)
     csrf = CSRFProtect(app)
     limiter = _limiter(app)
     app.extensions["pnr_csrf"] = csrf
     app.extensions["pnr_limiter"] = limiter
-    app.after_request(_headers)
     return csrf, limiter
