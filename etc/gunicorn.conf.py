@@ -13,3 +13,5 @@ accesslog = "-"
 errorlog = "-"
 capture_output = True
 proc_name = "pnr-web"
+# gunicorn's control socket lives under ~/.gunicorn and would be shared by every gunicorn on the host.
+control_socket_disable = True

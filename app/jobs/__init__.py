@@ -6,7 +6,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register every job command on the app's CLI."""
-    from . import janitor, outbox, tracker, trainer
+    from . import janitor, outbox, seed, tracker, trainer
 
-    for module in (tracker, trainer, janitor, outbox):
+    for module in (tracker, trainer, janitor, outbox, seed):
         app.cli.add_command(module.command)

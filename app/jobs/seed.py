@@ -1,0 +1,34 @@
+"""seed: fills the store with simulated charted journeys, for the trainer and the demo."""
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import click
+from flask import current_app
+
+from ..store import get_store
+
+BATCH_ROWS = 2000
+
+
+@click.command("seed")
+@click.option("--train-dates", type=click.IntRange(min=1), default=400, show_default=True, help="Simulated train-dates to chart.")
+@click.option("--seed", "seed_offset", type=int, default=0, show_default=True, help="Added to PNR_SIM_SEED.")
+def command(train_dates: int, seed_offset: int) -> None:
+    """Store the outcomes of simulated past journeys (idempotent: a second run adds nothing)."""
+    source = current_app.extensions["pnr_source"]
+    if not hasattr(source, "charted_journeys"):
+        raise click.ClickException("PNR_SOURCE is not the simulator: there is no simulated history to seed")
+    store = get_store()
+    rows = source.charted_journeys(train_dates, seed=current_app.config["SIM_SEED"] + seed_offset)
+    new = total = 0
+    with click.progressbar(length=train_dates, label="charting journeys", file=click.get_text_stream("stderr")) as bar:
+        seen_dates: set[tuple[Any, Any, Any]] = set()
+        while batch := list(itertools.islice(rows, BATCH_ROWS)):
+            new += store.record_outcomes(batch)
+            total += len(batch)
+            before = len(seen_dates)
+            seen_dates.update((r["train_number"], r["journey_date"], r["journey_class"]) for r in batch)
+            bar.update(min(len(seen_dates), train_dates) - min(before, train_dates))
+    click.echo(f"seed: {total} outcome rows from {train_dates} train-dates, {new} new")

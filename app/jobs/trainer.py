@@ -1,0 +1,121 @@
+"""trainer: refits the model from charted outcomes, publishes it only if it is not worse.
+
+The held-out set decides: the candidate and the current model are scored on the same journeys,
+the candidate is written atomically only when its Brier score is no worse, and every predictor
+is then asked to reload. With too little stored history (a new install), the simulator's past
+charted journeys stand in, so the predictors always have a model to start from.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import current_app
+
+from predictor.client import PredictorClient, PredictorUnavailable
+from predictor.evaluate import evaluate
+from predictor.fit import fit
+from predictor.model import Model, ModelFileError
+
+from ..store import StoreUnavailable, get_store
+from .loop import every_option, run_every
+
+log = logging.getLogger(__name__)
+
+MIN_STORED_ROWS = 2000
+HELD_OUT_SHARE = 0.2
+SIMULATED_TRAIN_DATES = 120
+SIMULATED_HELD_OUT_DATES = 60
+# Held-out journeys come from another seed than the training ones: no journey is in both.
+HELD_OUT_SEED_OFFSET = 1_000_003
+NOT_WORSE_BRIER = 1e-4
+
+
+def held_out(row: dict[str, Any]) -> bool:
+    """A stable split by train-date, so all observations of one journey fall on the same side."""
+    key = f"{row.get('train_number')}|{row.get('journey_date')}".encode()
+    return int.from_bytes(hashlib.sha256(key).digest()[:4], "big") / 2**32 < HELD_OUT_SHARE
+
+
+def brier(scores: dict[str, Any]) -> float:
+    """The publishing criterion: Brier score of P(CNF) plus that of P(CNF or RAC), on held-out rows."""
+    return float(scores["cnf"]["brier"] + scores["cnf_or_rac"]["brier"])
+
+
+def training_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
+    """(train, held-out, where from): stored outcomes when there are enough, else the simulator's."""
+    try:
+        stored = list(get_store().outcomes())
+    except StoreUnavailable as exc:
+        log.warning("trainer: store unavailable (%s); training on simulated journeys", exc)
+        stored = []
+    if len(stored) >= MIN_STORED_ROWS:
+        return [r for r in stored if not held_out(r)], [r for r in stored if held_out(r)], "store"
+    source = current_app.extensions["pnr_source"]
+    simulate = getattr(source, "charted_journeys", None)
+    if simulate is None:
+        raise click.ClickException(
+            f"only {len(stored)} stored outcomes (need {MIN_STORED_ROWS}) and the source cannot simulate history"
+        )
+    seed = current_app.config["SIM_SEED"]
+    train = list(simulate(SIMULATED_TRAIN_DATES, seed=seed))
+    test = list(simulate(SIMULATED_HELD_OUT_DATES, seed=seed + HELD_OUT_SEED_OFFSET))
+    return train, test, "simulator"
+
+
+def train_once(fresh_for_s: float = 0.0) -> dict[str, Any]:
+    """One refit, unless the model file is younger than `fresh_for_s`; returns what happened."""
+    path = Path(current_app.config["MODEL_PATH"])
+    if fresh_for_s > 0 and path.exists():
+        age_s = time.time() - path.stat().st_mtime
+        if age_s < fresh_for_s:
+            # A restart of the job must not refit a model that is still fresh.
+            return {"skipped": "model fresh", "age_s": round(age_s)}
+    train, test, origin = training_rows()
+    candidate = fit(train)
+    scores = evaluate(candidate, test)
+    summary: dict[str, Any] = {"rows": len(train), "held_out": len(test), "from": origin, "brier": round(brier(scores), 5)}
+    try:
+        current: Model | None = Model.load(path)
+    except (OSError, ModelFileError) as exc:
+        if path.exists():
+            log.error("trainer: current model %s unreadable, replacing it: %s", path, exc)
+        current = None
+    if current is not None:
+        current_brier = brier(evaluate(current, test))
+        summary["current_brier"] = round(current_brier, 5)
+        if brier(scores) > current_brier + NOT_WORSE_BRIER:
+            summary["published"] = False
+            return summary
+    candidate.save(path)
+    summary.update(published=True, version=candidate.version)
+    try:
+        get_store().record_model(candidate.version, scores, str(path))
+    except StoreUnavailable as exc:
+        log.warning("trainer: model %s published but not recorded: %s", candidate.version, exc)
+    summary["reloaded"] = reload_predictors()
+    return summary
+
+
+def reload_predictors() -> int:
+    """Ask every predictor of the pool to load the new file; returns how many said yes."""
+    cfg = current_app.config
+    client = PredictorClient(cfg["PREDICTOR_ENDPOINTS"], request_timeout_ms=cfg["PREDICTOR_TIMEOUT_MS"], deadline_ms=cfg["PREDICTOR_DEADLINE_MS"])
+    try:
+        replies = client.reload_all()
+    except PredictorUnavailable:
+        return 0
+    finally:
+        client.close()
+    return sum(1 for reply in replies.values() if isinstance(reply, dict) and reply.get("ok"))
+
+
+@click.command("trainer")
+@every_option(6 * 3600.0)
+def command(every_s: float, once: bool) -> None:
+    """Refit, evaluate on held-out journeys, publish if not worse, reload the predictors."""
+    run_every("trainer", every_s, lambda: train_once(0.0 if once else every_s), once)
