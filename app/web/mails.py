@@ -133,11 +133,12 @@ def change_mail(status: PnrStatus, previous: PnrStatus | None, to: str, token: s
         lines.append(f"({prediction_note})")
     lines.append("")
     if final:
-        lines += ["The final chart is prepared." if status.chart_prepared else "", final_words(status),
-                  "This is the last mail about this PNR."]
+        if status.chart_prepared:
+            lines.append("The final chart is prepared.")
+        lines += [final_words(status), "This is the last mail about this PNR."]
     elif status.chart_time:
         lines.append(f"Chart not prepared yet; expected around {_ist(status.chart_time)}.")
     lines += ["", f"Details and history: {public_url('pages.pnr.page', pnr=status.pnr)}",
               f"Stop these mails: {unsubscribe}"]
-    message.set_content("\n".join(line for line in lines if line is not None) + "\n")
+    message.set_content("\n".join(lines) + "\n")
     return message

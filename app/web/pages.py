@@ -6,10 +6,11 @@ sets up what protects every response (app.web.security), so create_app needs no 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, cast
 
-from flask import Blueprint, Flask, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, current_app, redirect, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
 from werkzeug.wrappers import Response
 
@@ -32,6 +33,7 @@ bp.register_blueprint(pnr_bp)
 bp.register_blueprint(tracking.bp)
 
 SAMPLE_PNRS = 3
+SAMPLES_TTL_S = 600.0
 
 
 @bp.record_once
@@ -45,17 +47,28 @@ def _protect(state: BlueprintSetupState) -> None:
     filters.init_app(app)
 
 
+def sample_pnrs() -> list[str]:
+    """A few PNRs that are waitlisted now (simulator only), found once per SAMPLES_TTL_S per process:
+    finding them takes a fraction of a second, too much for every view of the home page."""
+    sample = getattr(get_source(), "sample_pnrs", None)
+    if sample is None:
+        return []
+    cached = current_app.extensions.get("pnr_samples")
+    if cached is not None and cached[0] > time.monotonic():
+        return list(cached[1])
+    try:
+        samples = list(sample(utcnow(), SAMPLE_PNRS))
+    except PnrError as exc:
+        log.warning("no sample PNRs for the home page: %s", exc)
+        samples = []
+    current_app.extensions["pnr_samples"] = (time.monotonic() + SAMPLES_TTL_S, samples)
+    return samples
+
+
 @bp.get("/")
 def index() -> str:
     """The PNR form, with a few PNRs that are waitlisted right now (simulator only)."""
-    samples: list[str] = []
-    sample = getattr(get_source(), "sample_pnrs", None)
-    if sample is not None:
-        try:
-            samples = sample(utcnow(), SAMPLE_PNRS)
-        except PnrError as exc:
-            log.warning("no sample PNRs for the home page: %s", exc)
-    return render_template("index.html", samples=samples)
+    return render_template("index.html", samples=sample_pnrs())
 
 
 @bp.get("/about")

@@ -7,6 +7,7 @@ to the link, so that POST needs no CSRF token: the signed link itself is the pro
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Blueprint, current_app, render_template, request
 from werkzeug.exceptions import BadRequest
@@ -71,7 +72,7 @@ def track(pnr: str) -> str:
                            hours=current_app.config["TRACK_CONFIRM_HOURS"])
 
 
-def _subscription(signed: str, salt: str) -> tuple[Store, str, dict | None]:  # type: ignore[type-arg]
+def _subscription(signed: str, salt: str) -> tuple[Store, str, dict[str, Any] | None]:
     try:
         token = read_link(signed, salt)
     except BadLink as exc:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import signal
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -149,7 +150,8 @@ def test_store_over_quota_is_like_a_store_down(
 def test_under_gunicorn_a_degradation_is_mailed_to_on_call_and_limits_span_the_workers(
     tmp_path: Path, shared_mongo: MongoServer, predictors: PredictorPool, smtp_sink: SmtpSink
 ) -> None:
-    settings = site_config(tmp_path / "var", shared_mongo.uri, "gunicorn_test", predictors.endpoints, smtp_sink.port)
+    settings = site_config(tmp_path / "var", shared_mongo.uri, f"g{uuid.uuid4().hex[:12]}", predictors.endpoints,
+                           smtp_sink.port)
     settings.update(ALERT_MAIL=True, ALERT_TO=ALERT_TO, RATE_LIMIT_LOOKUP="6/minute")
     assert as_environment(settings)["PNR_PREDICTOR_ENDPOINTS"].count("tcp://") == 2
     web = Gunicorn(settings, tmp_path / "gunicorn.log").start()
