@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
-from sitekit import SiteFactory, csrf_token, links, mails_to, utcnow, waitlisted_pnrs
-from support import SmtpSink, wait_for
+from sitekit import (SiteFactory, as_environment, csrf_token, links, mails_to, site_config, utcnow,
+                     waitlisted_pnrs)
+from support import BIN, REPO, MongoServer, SmtpSink, wait_for
 
 from app.jobs import tracker
 from app.web.mails import CONFIRM_SALT
@@ -176,3 +180,10 @@ def test_asking_twice_sends_nothing_new_once_confirmed(site: Flask, smtp_sink: S
         assert "already gets the mails" in page and len(mails_to(smtp_sink, ADDRESS)) == before
     else:
         assert "we sent a confirmation link" in page
+
+
+def test_the_job_refuses_a_time_it_cannot_read(tmp_path: Path, shared_mongo: MongoServer) -> None:
+    env = {**os.environ, **as_environment(site_config(tmp_path, shared_mongo.uri, "cli", ["tcp://127.0.0.1:9"], 9))}
+    done = subprocess.run([str(BIN / "flask"), "--app", "app", "tracker", "--once", "--now", "yesterday"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2 and "expected an ISO time" in done.stderr
