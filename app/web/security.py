@@ -19,11 +19,11 @@ from limits.storage import MongoDBStorage
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
-from ..config import SettingsError
+from ..config import SETTINGS, SettingsError
 
 log = logging.getLogger(__name__)
 
-DEV_SECRET_KEY = "dev-only-not-secret"
+DEV_SECRET_KEY = SETTINGS["SECRET_KEY"][0]  # the built-in default, for development only
 MIN_SECRET_KEY_CHARS = 16
 # No script at all: the site works without JavaScript, so none is allowed to run.
 CONTENT_SECURITY_POLICY = (
