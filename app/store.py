@@ -11,7 +11,7 @@ import json
 import logging
 import secrets
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 import pymongo
 from flask import Flask, current_app
@@ -137,6 +137,8 @@ class Store:
                 upsert=True,
                 return_document=pymongo.ReturnDocument.AFTER,
             )
+        if doc is None:  # an upsert returning AFTER always has a document; a server that says otherwise is broken
+            raise StoreUnavailable("the subscription upsert returned no document")
         return str(doc["token"])
 
     def confirm_subscription(self, token: str) -> dict[str, Any] | None:
@@ -251,7 +253,7 @@ class _mapped_errors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> bool:
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> Literal[False]:
         if exc is not None and isinstance(exc, PyMongoError) and not isinstance(exc, DuplicateKeyError):
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
         return False

@@ -7,6 +7,7 @@ from typing import Any
 import click
 from flask import current_app
 
+from ..sources.simulator import SimulatorSource
 from ..store import get_store
 
 BATCH_ROWS = 2000
@@ -18,12 +19,13 @@ BATCH_ROWS = 2000
 def command(train_dates: int, seed_offset: int) -> None:
     """Store the outcomes of simulated past journeys (idempotent: a second run adds nothing)."""
     source = current_app.extensions["pnr_source"]
-    if not hasattr(source, "charted_journeys"):
+    if not isinstance(source, SimulatorSource):
         raise click.ClickException("PNR_SOURCE is not the simulator: there is no simulated history to seed")
     store = get_store()
     rows = source.charted_journeys(train_dates, seed=current_app.config["SIM_SEED"] + seed_offset)
     new = total = 0
-    with click.progressbar(length=train_dates, label="charting journeys", file=click.get_text_stream("stderr")) as bar:
+    bar_stream = click.get_text_stream("stderr")
+    with click.progressbar(length=train_dates, label="charting journeys", file=bar_stream) as bar:  # type: ignore[operator]
         seen_dates: set[tuple[Any, Any, Any]] = set()
         while batch := list(itertools.islice(rows, BATCH_ROWS)):
             new += store.record_outcomes(batch)
