@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import itertools
+import sys
 from typing import Any
 
 import click
 from flask import current_app
+from flask.cli import with_appcontext
 
 from ..sources.simulator import SimulatorSource
 from ..store import get_store
@@ -14,6 +16,7 @@ BATCH_ROWS = 2000
 
 
 @click.command("seed")
+@with_appcontext
 @click.option("--train-dates", type=click.IntRange(min=1), default=400, show_default=True, help="Simulated train-dates to chart.")
 @click.option("--seed", "seed_offset", type=int, default=0, show_default=True, help="Added to PNR_SIM_SEED.")
 def command(train_dates: int, seed_offset: int) -> None:
@@ -24,8 +27,7 @@ def command(train_dates: int, seed_offset: int) -> None:
     store = get_store()
     rows = source.charted_journeys(train_dates, seed=current_app.config["SIM_SEED"] + seed_offset)
     new = total = 0
-    bar_stream = click.get_text_stream("stderr")
-    with click.progressbar(length=train_dates, label="charting journeys", file=bar_stream) as bar:  # type: ignore[operator]
+    with click.progressbar(length=train_dates, label="charting journeys", file=sys.stderr) as bar:
         seen_dates: set[tuple[Any, Any, Any]] = set()
         while batch := list(itertools.islice(rows, BATCH_ROWS)):
             new += store.record_outcomes(batch)

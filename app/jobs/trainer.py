@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 from flask import current_app
+from flask.cli import with_appcontext
 
 from predictor.client import PredictorClient, PredictorUnavailable
 from predictor.evaluate import evaluate
@@ -115,6 +116,7 @@ def reload_predictors() -> int:
 
 
 @click.command("trainer")
+@with_appcontext
 @every_option(6 * 3600.0)
 def command(every_s: float, once: bool) -> None:
     """Refit, evaluate on held-out journeys, publish if not worse, reload the predictors."""
