@@ -33,6 +33,7 @@ pytestmark = pytest.mark.integration
 
 HOST = socket.gethostname()
 MAIL_DEADLINE_S = 30.0
+SMTP_OUTAGE_S = 60.0
 
 
 @pytest.fixture
@@ -43,8 +44,6 @@ def kits(tmp_path: Path) -> Iterator[list[Kit]]:
     for kit in made:
         kit.stop()
 
-
-SMTP_OUTAGE_S = 60.0
 
 def make(kits: list[Kit], root: Path, sink: SmtpSink, programs: str, **env: str) -> Kit:
     kit = alert_kit(root, sink.port, programs, **env)
