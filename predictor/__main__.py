@@ -2,10 +2,17 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
-from .server import main
+from . import server
+from .lastwords import install_last_words
 
-__all__ = ["main"]
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Keep last words for the exit alert, then serve."""
+    install_last_words()
+    return server.main(argv)
+
 
 if __name__ == "__main__":
     sys.exit(main())
