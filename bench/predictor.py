@@ -10,6 +10,7 @@ daemon's resident memory.
 from __future__ import annotations
 
 import argparse
+import functools
 import socket
 import subprocess
 import sys
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 import psutil
 
-from predictor.client import PredictorClient
+from predictor.client import PredictorClient, PredictorUnavailable
 from predictor.synthetic import random_items, reference_model
 
 BATCHES = (1, 10, 100, 1000)
@@ -54,7 +55,7 @@ def _wait_ready(client: PredictorClient, proc: subprocess.Popen[bytes]) -> None:
         try:
             client.ping()
             return
-        except Exception:  # not up yet
+        except PredictorUnavailable:  # not up yet
             continue
     raise SystemExit("predictor did not answer within the start deadline")
 
@@ -79,8 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{'batch':>6} {'in process/s':>14} {'over zmq/s':>12} {'zmq/in process':>15}")
             for size in BATCHES:
                 items = random_items(model, size, rng)
-                local = _rate(lambda: model.predict(items), size, args.seconds)
-                remote = _rate(lambda: client.predict(items), size, args.seconds)
+                local = _rate(functools.partial(model.predict, items), size, args.seconds)
+                remote = _rate(functools.partial(client.predict, items), size, args.seconds)
                 print(f"{size:>6} {local:>14.0f} {remote:>12.0f} {remote / local:>15.2f}")
             pnr = random_items(model, 2, rng)
             times = []

@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Self
 
 import zmq
 
@@ -94,7 +94,7 @@ class PredictorClient:
                 self._context.term()
                 self._context = None
 
-    def __enter__(self) -> PredictorClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

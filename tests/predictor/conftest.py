@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 import zmq
+from support import REPO, free_port, wait_for
 
 from predictor.model import Model
 from predictor.synthetic import reference_model
-from support import REPO, free_port, wait_for
 
 START_DEADLINE_S = 20.0
 STOP_DEADLINE_S = 10.0
@@ -26,7 +26,7 @@ STOP_DEADLINE_S = 10.0
 
 def exchange(endpoint: str, payload: bytes | list[bytes], timeout_ms: int = 2000) -> dict[str, Any] | None:
     """Send one message on a fresh REQ socket; the decoded reply, or None on silence."""
-    context = zmq.Context.instance()
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
     sock = context.socket(zmq.REQ)
     sock.setsockopt(zmq.LINGER, 0)
     sock.connect(endpoint)

@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 import pytest
 import zmq
+from support import REPO, free_port, wait_for
 
 from predictor import protocol
 from predictor.model import Model
 from predictor.synthetic import random_items, reference_model
-from support import REPO, free_port, wait_for
 
 ITEMS = [{"id": "1", "train_number": "12001", "journey_class": "SL", "quota": "GN", "waitlist_type": "GNWL",
           "booking_position": 45, "current_position": 12, "hours_to_chart": 70.5},
@@ -75,7 +75,7 @@ def test_garbage_barrage_leaves_the_daemon_serving(daemons: Callable[..., Any], 
 
     daemon = daemons()
     rng = random.Random(2013)
-    context = zmq.Context.instance()
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
     sock = context.socket(zmq.REQ)
     sock.setsockopt(zmq.LINGER, 0)
     sock.connect(daemon.endpoint)
@@ -154,7 +154,7 @@ def test_port_base_and_index_choose_the_port(tmp_path: Path, model_file: Path, s
 
 def _run(args: list[str], timeout: float = 20) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "predictor", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, check=False)
 
 
 @pytest.mark.parametrize("args,says", [

@@ -144,7 +144,8 @@ def test_version_names_the_time_and_the_parameters(reference: Model) -> None:
     changed["log_mean"]["log_hours"] += 0.01
     other = Model(changed, created_at=reference.created_at)
     assert other.version != reference.version
-    assert Model(json.loads(json.dumps(reference.parameters)), created_at=reference.created_at).version == reference.version
+    same = Model(json.loads(json.dumps(reference.parameters)), created_at=reference.created_at)
+    assert same.version == reference.version
 
 
 def test_saving_replaces_the_file_whole(tmp_path: Path, reference: Model) -> None:

@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 import pytest
 import zmq
+from support import free_port, wait_for
 
 from predictor import protocol
 from predictor.client import PredictorClient, PredictorError, PredictorUnavailable
 from predictor.model import Model
 from predictor.synthetic import random_items, reference_model
-from support import free_port, wait_for
 
 TIMEOUT_MS = 300
 DEADLINE_MS = 1500
@@ -34,8 +34,8 @@ def clients() -> Iterator[Callable[..., PredictorClient]]:
     made: list[PredictorClient] = []
 
     def make(endpoints: list[str], **options: int) -> PredictorClient:
-        client = PredictorClient(endpoints, **({"request_timeout_ms": TIMEOUT_MS, "deadline_ms": DEADLINE_MS}
-                                               | options))
+        settings = {"request_timeout_ms": TIMEOUT_MS, "deadline_ms": DEADLINE_MS} | options
+        client = PredictorClient(endpoints, **settings)
         made.append(client)
         return client
 
@@ -83,8 +83,8 @@ def test_a_daemon_killed_mid_request_is_replaced_within_the_deadline(
         assert results == reference.predict(ITEMS) and elapsed < DEADLINE_MS / 1000
 
 
-def test_a_hung_daemon_is_skipped_within_the_deadline(daemons: Callable[..., Any],
-                                                      clients: Callable[..., PredictorClient], reference: Model) -> None:
+def test_a_hung_daemon_is_skipped_within_the_deadline(
+        daemons: Callable[..., Any], clients: Callable[..., PredictorClient], reference: Model) -> None:
     a, b = daemons(), daemons()
     client = clients([a.endpoint, b.endpoint])
     a.signal(signal.SIGSTOP)  # thawed by the fixture's teardown
@@ -116,7 +116,7 @@ def test_unavailable_when_all_are_down_within_the_deadline(daemons: Callable[...
 
 def _impostor(endpoint: str, stop: threading.Event, reply_id: str | None, body: bytes | None = None) -> None:
     """A REP peer that answers every request with the wrong id (or a given body)."""
-    sock = zmq.Context.instance().socket(zmq.REP)
+    sock: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.REP)
     sock.setsockopt(zmq.LINGER, 0)
     sock.bind(endpoint)
     try:
@@ -186,7 +186,7 @@ def test_reload_under_load_drops_nothing(daemons: Callable[..., Any], clients: C
         while not stop.is_set():
             try:
                 answers.append(hammer.predict(ITEMS))
-            except BaseException as exc:  # any failure at all is what this test looks for
+            except BaseException as exc:  # noqa: BLE001 - any failure at all is what this test looks for
                 failures.append(exc)
 
     thread = threading.Thread(target=hammering)
@@ -206,7 +206,7 @@ def test_reload_under_load_drops_nothing(daemons: Callable[..., Any], clients: C
                 for reply in reloader.reload_all().values():
                     assert reply["ok"] or reply["error"]["code"] == protocol.RELOAD_FAILED, reply
             count = len(answers)
-            wait_for(lambda: len(answers) > count + 2 or failures, 10, "predictions between reloads")
+            wait_for(lambda count=count: len(answers) > count + 2 or failures, 10, "predictions between reloads")
     finally:
         stop.set()
         thread.join(10)
