@@ -14,7 +14,15 @@ from typing import Any
 import numpy as np
 from scipy import optimize, special
 
-from .features import CLASSES, QUOTA_GROUPS, RAC_CLASSES, InvalidItem, item_id, parse_item, to_features
+from .features import (
+    CLASSES,
+    QUOTA_GROUPS,
+    RAC_CLASSES,
+    InvalidItem,
+    item_id,
+    parse_item,
+    to_features,
+)
 from .fit import parse_rows
 from .places import Outcomes, medians, prior_guess
 
@@ -72,11 +80,14 @@ class Empirical:
     def __init__(self, rows: list[dict[str, Any]]):
         parsed, outcomes, kept = parse_rows(rows)
         seen = Outcomes.of(parsed, outcomes)
-        _lower, guess = seen.initial()
+        _lower, guess, _spread = seen.initial()
         self.places = {q: int(k) for q, k in zip(seen.queues, guess)}
         self.prior = medians(self.places)
-        # Clearances each row saw (a lower bound when it confirmed: the chart does not say how many).
-        value, _exact = seen.observations(guess)
+        # Clearances each row saw, as that method counts them: a RAC number at the chart as if RAC was
+        # full, a confirmation as just enough (the chart does not say how many more).
+        k = np.where(seen.queue_index >= 0, guess[np.maximum(seen.queue_index, 0)], 0)
+        y, f = seen.current_position, seen.final_position
+        value = np.select([seen.code == 2, seen.code == 1], [y - f, k + y - f], k + y)
         dates = [str(rows[i].get("journey_date", "")) for i in kept]
         self.history: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         groups: dict[str, list[int]] = defaultdict(list)

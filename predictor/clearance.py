@@ -191,13 +191,31 @@ def _run(n: np.ndarray, q: np.ndarray, mu: np.ndarray, r: np.ndarray, value: np.
 
 
 def log_likelihood(n: np.ndarray, q: np.ndarray, mu: np.ndarray, r: np.ndarray, value: np.ndarray,
-                   exact: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                   exact: np.ndarray, upper: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per-row log-likelihood of the observed clearances and its derivatives.
 
-    Returns (loglik, d/d log mu, d/d logit q, d/d log r); exact rows saw N = value, the others N >= value.
+    Exact rows saw N = value; the others N >= value, and N < upper where upper > value (an interval).
+    Returns (loglik, d/d log mu, d/d logit q, d/d log r).
     """
-    out = _evaluate(n, q, mu, r, np.asarray(value, dtype=np.int64), exact)
+    value = np.asarray(value, dtype=np.int64)
+    out = _evaluate(n, q, mu, r, value, exact)
+    if upper is not None:
+        closed = np.flatnonzero(~exact & (upper > value))
+        if len(closed):
+            out[:, closed] = _interval(out[:, closed], _evaluate(n[closed], q[closed], mu[closed], r[closed],
+                                                                 upper[closed], exact[closed]))
     return out[0], out[1], out[2], out[3]
+
+
+def _interval(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """log P(a <= N < b) and its derivatives from those of log P(N >= a) and log P(N >= b)."""
+    ratio = np.exp(np.minimum(high[0] - low[0], 0.0))  # P(N >= b) / P(N >= a) <= 1
+    rest = np.maximum(1.0 - ratio, TINY)
+    out = np.empty_like(low)
+    out[0] = np.maximum(low[0] + np.log(rest), np.log(TINY))
+    out[1:] = (low[1:] - ratio * high[1:]) / rest
+    return out
 
 
 def prob_at_least(n: np.ndarray, q: np.ndarray, mu: np.ndarray, r: np.ndarray,

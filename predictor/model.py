@@ -2,14 +2,17 @@
 
 For a passenger at waitlist position Y the clearances until the chart are N = M + A (see clearance.py);
 the mean of M is log-linear in class, quota group, log time to chart (and its square), the booking
-position (the train-date's rush) and the places already cleared, plus a shrunken per-train offset.
-P(WL) = P(N < Y), P(RAC) = P(Y <= N < Y + K), P(CNF) = P(N >= Y + K), K the RAC places of the queue.
+position (the train-date's rush) and the places already cleared, plus the queue's shrunken offset and
+slope in log hours (fit.py). P(WL) = P(N < Y), P(RAC) = P(Y <= N < Y + K), P(CNF) = P(N >= Y + K),
+K the places between RAC and a berth of the queue (places.py). What is not known of the journey (its
+date offset, the queue's own offset and slope) is averaged over by Gauss-Hermite quadrature.
 The model file is JSON (never pickle), written atomically.
 """
 from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -22,8 +25,19 @@ from typing import Any
 import numpy as np
 
 from . import clearance
-from .features import (DEFAULT_CENTERS, MU_TERMS, Q_TERMS, R_TERMS, Features, InvalidItem, design, item_id,
-                       parse_item, to_features)
+from .features import (
+    DEFAULT_CENTERS,
+    MU_TERMS,
+    Q_TERMS,
+    QUOTA_GROUPS,
+    R_TERMS,
+    Features,
+    InvalidItem,
+    design,
+    item_id,
+    parse_item,
+    to_features,
+)
 from .places import prior_guess
 
 log = logging.getLogger(__name__)
@@ -31,6 +45,8 @@ log = logging.getLogger(__name__)
 FORMAT = "pnr-predictor-model"
 SCHEMA = 1
 MAX_MODEL_FILE_BYTES = 64 * 1024 * 1024
+MAX_OFFSET_SD = 100.0
+QUADRATURE_NODES = 7  # Gauss-Hermite nodes over the unknown date offset
 LOG_SIZE_LIMITS = (-8.0, 9.0)  # NB size between 3e-4 and 8e3: beyond, the numbers say nothing more
 FINAL = ("CNF", "RAC", "WL")
 
@@ -43,12 +59,30 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
+@functools.cache
+def _quadrature() -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights averaging over a standard normal (Gauss-Hermite)."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(QUADRATURE_NODES)
+    return nodes, weights / weights.sum()
+
+
+def log_size(x_r: np.ndarray, gamma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """log r, softly held within LOG_SIZE_LIMITS, and its derivative in the linear predictor.
+
+    Soft, not clipped: a hard clip would leave the likelihood flat in gamma where it binds while the
+    gradient said otherwise, and the optimiser would stall there.
+    """
+    lo, hi = LOG_SIZE_LIMITS
+    eta = x_r @ gamma
+    return lo + np.logaddexp(0.0, eta - lo) - np.logaddexp(0.0, eta - hi), _sigmoid(eta - lo) - _sigmoid(eta - hi)
+
+
 def row_parameters(x_mu: np.ndarray, x_q: np.ndarray, x_r: np.ndarray, beta: np.ndarray, alpha: np.ndarray,
                    gamma: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-row (mu, q, r) of the clearance distribution from design matrices and coefficients."""
     mu = np.exp(np.clip(x_mu @ beta + offset, -30.0, 30.0))
     q = np.clip(_sigmoid(x_q @ alpha), 1e-12, 1 - 1e-12)
-    r = np.exp(np.clip(x_r @ gamma, *LOG_SIZE_LIMITS))
+    r = np.exp(log_size(x_r, gamma)[0])
     return mu, q, r
 
 
@@ -71,7 +105,7 @@ class Model:
 
     def __init__(self, parameters: dict[str, Any], *, version: str | None = None,
                  created_at: str | None = None, metrics: dict[str, Any] | None = None):
-        self.created_at = created_at or dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.created_at = created_at or dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.metrics = dict(metrics or {})
         self.parameters = self._checked(parameters)
         p = self.parameters
@@ -90,16 +124,25 @@ class Model:
         prior = _as_float_map(p.get("rac_places_prior", {}), "rac_places_prior")
         if any(v < 0 or v != int(v) for v in [*places.values(), *prior.values()]):
             raise ModelFileError("RAC places must be non-negative integers")
-        sd = p.get("train_offset_sd", 0.0)
-        if isinstance(sd, bool) or not isinstance(sd, (int, float)) or not 0 <= sd < 100:
-            raise ModelFileError("train_offset_sd must be a number in [0, 100)")
+        spreads = {}
+        for key in ("train_offset_sd", "train_slope_sd", "date_offset_sd"):
+            sd = p.get(key, 0.0)  # one spread for every quota group, or one per group
+            by_group = _as_float_map(sd if isinstance(sd, dict) else dict.fromkeys(QUOTA_GROUPS, sd), key, QUOTA_GROUPS)
+            if not all(0 <= x < MAX_OFFSET_SD for x in by_group.values()):
+                raise ModelFileError(f"{key} must be in [0, {MAX_OFFSET_SD})")
+            spreads[key] = by_group
         return {
             "centers": centers,
             "log_mean": _as_float_map(p.get("log_mean"), "log_mean", MU_TERMS),
             "logit_cancel_ahead": _as_float_map(p.get("logit_cancel_ahead"), "logit_cancel_ahead", Q_TERMS),
             "log_size": _as_float_map(p.get("log_size"), "log_size", R_TERMS),
-            "train_offset_sd": float(sd),
+            "train_offset_sd": spreads["train_offset_sd"],
             "train_offsets": _as_float_map(p.get("train_offsets", {}), "train_offsets"),
+            "train_offset_sds": _as_float_map(p.get("train_offset_sds", {}), "train_offset_sds"),
+            "train_slope_sd": spreads["train_slope_sd"],
+            "train_slopes": _as_float_map(p.get("train_slopes", {}), "train_slopes"),
+            "train_slope_sds": _as_float_map(p.get("train_slope_sds", {}), "train_slope_sds"),
+            "date_offset_sd": spreads["date_offset_sd"],
             "rac_places": {k: int(v) for k, v in places.items()},
             "rac_places_prior": {k: int(v) for k, v in prior.items()},
         }
@@ -112,28 +155,54 @@ class Model:
                          for q, has in zip(f.queue, rac)], dtype=np.int64)
 
     def distribution(self, f: Features) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(n, q, mu, r) of each item's clearances N = M + Binomial(n, q)."""
-        offsets = self.parameters["train_offsets"]
-        offset = np.array([offsets.get(key, 0.0) for key in f.train_class])
-        x_mu, x_q, x_r = design(f, self.parameters["centers"])
+        """(n, q, mu, r) of each item's clearances N = M + Binomial(n, q), at the queue's offset."""
+        p = self.parameters
+        x_mu, x_q, x_r = design(f, p["centers"])
+        hours = x_mu[:, MU_TERMS.index("log_hours")]
+        offset = np.array([p["train_offsets"].get(queue, 0.0) for queue in f.queue])
+        offset += hours * np.array([p["train_slopes"].get(queue, 0.0) for queue in f.queue])
         mu, q, r = row_parameters(x_mu, x_q, x_r, self.beta, self.alpha, self.gamma, offset)
         return f.current_position - 1, q, mu, r
+
+    def uncertainty(self, f: Features) -> np.ndarray:
+        """Spread of each item's unknown log-mean offset: its journey's date offset and what is not
+        known of its queue's offset and slope (posterior spreads if the queue has history, else the
+        priors')."""
+        p = self.parameters
+        hours = np.log1p(f.hours_to_chart) - p["centers"]["log_hours"]
+
+        def by_group(key: str) -> np.ndarray:
+            return np.array([p[key][g] for g in QUOTA_GROUPS])[f.group_index]
+
+        known = np.array([queue in p["train_offsets"] for queue in f.queue])
+        offset_sd = np.array([p["train_offset_sds"].get(queue, 0.0) for queue in f.queue])
+        slope_sd = np.array([p["train_slope_sds"].get(queue, 0.0) for queue in f.queue])
+        offset_sd = np.where(known, offset_sd, by_group("train_offset_sd"))
+        slope_sd = np.where(known, slope_sd, by_group("train_slope_sd"))
+        return np.sqrt(by_group("date_offset_sd") ** 2 + offset_sd**2 + (slope_sd * hours) ** 2)
 
     def probabilities(self, f: Features) -> dict[str, np.ndarray]:
         """P(CNF), P(RAC), P(WL) at the chart, the expected final status and its RAC/WL number.
 
-        The expected status is the median one (CNF if P(CNF) >= 1/2, else RAC if P(CNF or RAC) >= 1/2);
-        its number is what the expected clearances (mu + n q) leave, kept within that status.
+        The journey's own date offset is unknown, so each probability is averaged over it (Gauss-Hermite
+        quadrature of its normal distribution). The expected status is the median one (CNF if
+        P(CNF) >= 1/2, else RAC if P(CNF or RAC) >= 1/2); its number is what the expected clearances
+        leave, kept within that status.
         """
         n, q, mu, r = self.distribution(f)
         y, k = f.current_position, self.rac_places(f)
-        reach = clearance.prob_at_least(np.concatenate([n, n]), np.concatenate([q, q]),
-                                        np.concatenate([mu, mu]), np.concatenate([r, r]),
-                                        np.concatenate([y, y + k]))
-        p_rac_or_better, p_cnf = reach[: len(y)], reach[len(y):]
+        nodes, weights = _quadrature()
+        g = len(nodes)
+        shift = np.exp(nodes[:, None] * self.uncertainty(f)[None, :])
+        shifted = (mu[None, :] * shift).ravel()
+        reach = clearance.prob_at_least(np.tile(n, 2 * g), np.tile(q, 2 * g), np.tile(shifted, 2),
+                                        np.tile(r, 2 * g), np.concatenate([np.tile(y, g), np.tile(y + k, g)]))
+        reach = weights @ reach.reshape(2 * g, len(y)).reshape(2, g, len(y))
+        p_rac_or_better, p_cnf = np.clip(reach[0], 0.0, 1.0), np.clip(reach[1], 0.0, 1.0)
         p_cnf = np.where(k > 0, np.minimum(p_cnf, p_rac_or_better), p_rac_or_better)
         final = np.where(p_cnf >= 0.5, 0, np.where(p_rac_or_better >= 0.5, 1, 2))
-        left = y + k - np.rint(mu + n * q).astype(np.int64)  # place in the RAC-then-WL queue
+        expected = (weights @ shift) * mu + n * q
+        left = y + k - np.rint(expected).astype(np.int64)  # place in the RAC-then-WL queue
         position = np.where(final == 1, np.clip(left, 1, np.maximum(k, 1)), np.clip(left - k, 1, y))
         return {"p_cnf": p_cnf, "p_rac": p_rac_or_better - p_cnf, "p_wl": 1.0 - p_rac_or_better,
                 "final": final, "position": np.where(final == 0, 0, position)}
@@ -174,10 +243,10 @@ class Model:
         version, created = data.get("version"), data.get("created_at")
         if not isinstance(version, str) or not version or not isinstance(created, str):
             raise ModelFileError("version and created_at must be strings")
-        metrics = data.get("metrics", {})
-        if not isinstance(metrics, dict):
-            raise ModelFileError("metrics must be an object")
-        return cls(data.get("parameters"), version=version, created_at=created, metrics=metrics)
+        metrics, parameters = data.get("metrics", {}), data.get("parameters")
+        if not isinstance(metrics, dict) or not isinstance(parameters, dict):
+            raise ModelFileError("metrics and parameters must be objects")
+        return cls(parameters, version=version, created_at=created, metrics=metrics)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the model file atomically: temp file in the same directory, fsync, rename."""

@@ -1,13 +1,14 @@
-"""RAC places per waitlist queue, learnt from outcome rows.
+"""Places between reaching RAC and a berth, per waitlist queue, learnt from outcome rows.
 
-A waitlisted passenger in a class with RAC must clear K more places after reaching RAC to get a
-berth; K (the queue's RAC places) is not in the rows, so it is learnt:
-  - a lower bound: the largest RAC number any chart gave in that queue (RAC numbers never exceed K);
-  - a prior guess: when a train-date left passengers waitlisted, RAC was full, so for such queues the
-    bound is (nearly) K; their median per class and quota group is the guess for the others;
-  - the estimate: the maximum a posteriori K >= bound given the current clearance model (RAC outcomes
-    then say exactly how many places cleared, CNF outcomes that at least K + Y did), with a log-normal
-    prior around the guess.
+A waitlisted passenger at Y in a class with RAC reaches RAC when N >= Y and a berth when N >= Y + K.
+On a chart that leaves passengers waitlisted, K is the queue's RAC places (two passengers per
+side-lower berth, 2R); on a chart where RAC is not full, side-lower berths no one shares go out whole,
+and fewer clearances make a berth (down to R). So K is an effective threshold, learnt per queue:
+  - a guess: the largest RAC number seen at a chart of a queue that was seen full (2R), else the
+    median of such queues of the same class and quota group;
+  - the estimate: maximum a posteriori K (from half the guess up) given the current clearance model,
+    where a RAC outcome says Y <= N < Y + K and a CNF outcome N >= Y + K, with a log-normal prior
+    around the guess.
 """
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from .features import RAC_CLASSES
 # RAC places per queue when no history says otherwise: 2 passengers per RAC berth (DOMAIN.md 1.5),
 # SL 7 berths x 10 coaches, 3A 4 x 4, 3E as 3A, 2A 3 x 2.
 DEFAULT_RAC_PLACES = {"SL": 140, "3A": 32, "3E": 32, "2A": 12}
-PRIOR_SD_LOG = 0.5  # spread of the prior on log(1 + K)
+PRIOR_SD_LOG = 0.5  # spread of the prior on log(1 + K), and for queues seen full:
+FULL_PRIOR_SD_LOG = 0.3
 PRIOR_REACH = 4.0
 STEPS = np.unique(np.concatenate([np.arange(16), np.round(16 * 1.15 ** np.arange(1, 30))])).astype(np.int64)
 
@@ -74,36 +76,40 @@ class Outcomes:
         np.maximum.at(out, self.queue_index[rac], self.final_position[rac])
         return out
 
-    def initial(self) -> tuple[np.ndarray, np.ndarray]:
-        """(lower bounds, prior guesses) per queue, guesses from the queues that were seen full."""
+    def initial(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per queue: smallest candidate, prior guess and prior spread (on log(1 + K))."""
         lower = self.lower_bounds()
         full = np.zeros(len(self.queues), dtype=bool)
         full[self.queue_index[(self.code == 2) & (self.queue_index >= 0)]] = True
         prior = medians({q: int(k) for q, k, f in zip(self.queues, lower, full) if f})
-        guess = np.array([max(int(k), prior_guess(prior, q)) for q, k in zip(self.queues, lower)], dtype=np.int64)
-        return lower, guess
+        guess = np.array([int(k) if f else max(int(k), prior_guess(prior, q))
+                          for q, k, f in zip(self.queues, lower, full)], dtype=np.int64)
+        return lower // 2, guess, np.where(full, FULL_PRIOR_SD_LOG, PRIOR_SD_LOG)
 
-    def observations(self, places: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """What each row says about N: (value, exact) meaning N == value or N >= value."""
+    def observations(self, places: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What each row says about N, as (value, exact, upper): N == value (WL: exact), value <= N < upper
+        (RAC), or N >= value (CNF; upper 0)."""
         k = np.where(self.queue_index >= 0, places[np.maximum(self.queue_index, 0)], 0)
         y, f = self.current_position, self.final_position
-        value = np.select([self.code == 2, self.code == 1], [y - f, k + y - f], k + y)
-        return value.astype(np.int64), self.code > 0
+        value = np.select([self.code == 2, self.code == 1], [y - f, y], k + y)
+        upper = np.where(self.code == 1, y + k, 0)
+        return value.astype(np.int64), self.code == 2, upper.astype(np.int64)
 
-    def estimate(self, lower: np.ndarray, guess: np.ndarray, n: np.ndarray, q: np.ndarray,
+    def estimate(self, lower: np.ndarray, guess: np.ndarray, spread: np.ndarray, n: np.ndarray, q: np.ndarray,
                  mu: np.ndarray, r: np.ndarray) -> np.ndarray:
-        """MAP RAC places per queue given each row's clearance distribution (n, q, mu, r)."""
+        """MAP places per queue (from `lower` up) given each row's clearance distribution (n, q, mu, r)."""
         rows = np.flatnonzero((self.queue_index >= 0) & (self.code < 2))
         if len(self.queues) == 0 or len(rows) == 0:
             return guess.copy()
         candidates = lower[:, None] + STEPS[None, :]
-        score = -0.5 * ((np.log1p(candidates) - np.log1p(guess)[:, None]) / PRIOR_SD_LOG) ** 2
+        score = -0.5 * ((np.log1p(candidates) - np.log1p(guess)[:, None]) / spread[:, None]) ** 2
         # Candidates the prior alone rules out (beyond PRIOR_REACH spreads) are not worth evaluating.
         score[:, 1:][score[:, 1:] < -0.5 * PRIOR_REACH**2] = -np.inf
         # Every (row, live candidate of its queue) pair in one vectorised evaluation.
         pair_row, pair_step = np.nonzero(np.isfinite(score[self.queue_index[rows]]))
         i, qi = rows[pair_row], self.queue_index[rows[pair_row]]
-        k, y, f, is_rac = candidates[qi, pair_step], self.current_position[i], self.final_position[i], self.code[i] == 1
-        ll = clearance.log_likelihood(n[i], q[i], mu[i], r[i], np.where(is_rac, k + y - f, k + y), is_rac)[0]
+        k, y, is_rac = candidates[qi, pair_step], self.current_position[i], self.code[i] == 1
+        ll = clearance.log_likelihood(n[i], q[i], mu[i], r[i], np.where(is_rac, y, k + y), np.zeros(len(i), bool),
+                                      np.where(is_rac, y + k, 0))[0]
         np.add.at(score, (qi, pair_step), ll)
         return candidates[np.arange(len(self.queues)), np.argmax(score, axis=1)]

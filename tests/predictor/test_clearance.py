@@ -65,3 +65,17 @@ def test_prob_at_least_is_one_for_nothing_to_clear_and_empty_is_empty() -> None:
     one = np.array([1.0])
     assert clearance.prob_at_least(np.array([5]), 0.2 * one, 3 * one, 2 * one, np.array([0]))[0] == 1.0
     assert clearance.prob_at_least(np.zeros(0, int), np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0)).size == 0
+
+
+def test_interval_likelihood_matches_the_difference_of_tails() -> None:
+    n, q, mu, r, value, _ = _random_rows(3, 200)
+    upper = value + 1 + np.random.default_rng(4).integers(0, 60, 200)
+    censored = np.zeros(200, dtype=bool)
+    ll, *grads = clearance.log_likelihood(n, q, mu, r, value, censored, upper)
+    low = clearance.prob_at_least(n, q, mu, r, value)
+    high = clearance.prob_at_least(n, q, mu, r, upper)
+    plausible = low - high > 1e-8
+    np.testing.assert_allclose(ll[plausible], np.log(np.maximum(low - high, 1e-300))[plausible], rtol=1e-6, atol=1e-9)
+    h = 1e-6
+    moved = clearance.log_likelihood(n, q, mu * np.exp(h), r, value, censored, upper)[0]
+    np.testing.assert_allclose(grads[0][plausible], ((moved - ll) / h)[plausible], rtol=1e-3, atol=1e-3)
