@@ -223,6 +223,11 @@ class Store:
             result = self.db.outcomes.bulk_write(ops, ordered=False)
         return result.upserted_count
 
+    def count_outcomes(self) -> int:
+        """How many outcome rows are stored."""
+        with _mapped_errors():
+            return int(self.db.outcomes.count_documents({}))
+
     def outcomes(self) -> Iterator[dict[str, Any]]:
         """Every stored outcome row, without Mongo's _id."""
         with _mapped_errors():

@@ -26,13 +26,16 @@ def command(train_dates: int, seed_offset: int) -> None:
         raise click.ClickException("PNR_SOURCE is not the simulator: there is no simulated history to seed")
     store = get_store()
     rows = source.charted_journeys(train_dates, seed=current_app.config["SIM_SEED"] + seed_offset)
-    new = total = 0
+    # Counted before and after: a bulk write's upserted count is not reported alike by every server.
+    before_rows = store.count_outcomes()
+    total = 0
     with click.progressbar(length=train_dates, label="charting journeys", file=sys.stderr) as bar:
         seen_dates: set[tuple[Any, Any, Any]] = set()
         while batch := list(itertools.islice(rows, BATCH_ROWS)):
-            new += store.record_outcomes(batch)
+            store.record_outcomes(batch)
             total += len(batch)
             before = len(seen_dates)
             seen_dates.update((r["train_number"], r["journey_date"], r["journey_class"]) for r in batch)
             bar.update(min(len(seen_dates), train_dates) - min(before, train_dates))
+    new = store.count_outcomes() - before_rows
     click.echo(f"seed: {total} outcome rows from {train_dates} train-dates, {new} new")
