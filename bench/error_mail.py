@@ -29,26 +29,13 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
-from flask import Flask
 
-from app import create_app
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 START_DEADLINE_S = 60.0
 WARM_UP_REQUESTS = 20
 STATES = ("up", "down", "hung")
-
-
-def create() -> Flask:
-    """The web app with /boom, for gunicorn: `bench.error_mail:create()`."""
-    app = create_app()
-
-    @app.get("/boom")
-    def boom() -> str:
-        raise ZeroDivisionError("division by zero in the fare table")
-
-    return app
 
 
 class _Accept:
@@ -92,7 +79,7 @@ def get(url: str) -> int:
 
 @contextmanager
 def web(smtp_port: int, digest_s: str, var: Path) -> Iterator[str]:
-    """gunicorn serving create() with these mail settings; yields its base URL once it answers."""
+    """gunicorn serving the tests' stand-in web app (the real app plus /boom); yields its base URL."""
     port = _free_port()
     env = {
         **os.environ, "PNR_SMTP_PORT": str(smtp_port), "PNR_ALERT_DIGEST_S": digest_s, "PNR_VAR_DIR": str(var),
@@ -102,7 +89,7 @@ def web(smtp_port: int, digest_s: str, var: Path) -> Iterator[str]:
     env.pop("SUPERVISOR_PROCESS_NAME", None)
     proc = subprocess.Popen(
         [str(BIN / "gunicorn"), "--config", str(REPO / "etc" / "gunicorn.conf.py"), "--no-control-socket",
-         "--chdir", str(REPO), "bench.error_mail:create()"],
+         "--chdir", str(REPO / "tests"), "standin_web:create()"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
