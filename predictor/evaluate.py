@@ -140,12 +140,14 @@ def load_rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _table(report: dict[str, Any]) -> str:
-    head = f"{'method':<10} " + " ".join(f"{e + ' ' + m:>18}" for e in EVENTS for m in ("brier", "log_loss", "ece"))
-    lines = [head]
+def table(report: dict[str, Any]) -> str:
+    """The scores as a Markdown table, ready for the README: one line per method."""
+    head = "| method | " + " | ".join(f"{label} {m}" for label in ("P(CNF)", "P(CNF or RAC)")
+                                        for m in ("Brier", "log loss", "ECE")) + " |"
+    lines = [head, "|---" * 7 + "|"]
     for name, scores in report["methods"].items():
-        lines.append(f"{name:<10} " + " ".join(f"{scores[e][m]:>18.4f}" for e in EVENTS
-                                                for m in ("brier", "log_loss", "ece")))
+        lines.append(f"| {name} | " + " | ".join(f"{scores[e][m]:.4f}" for e in EVENTS
+                                                for m in ("brier", "log_loss", "ece")) + " |")
     return "\n".join(lines)
 
 
@@ -172,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     plot_reliability(report, args.out / "reliability.png")
     if args.save_model:
         model.save(args.save_model)
-    print(_table(report))
+    print(table(report))
     print(f"wrote {args.out / 'metrics.json'} and {args.out / 'reliability.png'}")
     return 0
 

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from scipy import optimize
 
-from . import clearance
+from . import calibration, clearance
 from .features import (
     DEFAULT_CENTERS,
     MU_TERMS,
@@ -49,6 +49,8 @@ from .places import Outcomes, medians
 log = logging.getLogger(__name__)
 
 MAX_FIT_ROWS = 100_000
+CALIBRATION_FOLDS = 2
+MIN_CALIBRATION_JOURNEYS = 20
 ROWS_PER_CLUSTER = 3
 CLUSTER_LOG_HOURS = 0.25
 WARM_START_ROWS = 4000
@@ -263,8 +265,39 @@ def thin(parsed: list[dict[str, Any]], dates: list[str], per_cluster: int, max_r
 
 
 def fit(rows: list[dict[str, Any]], *, seed: int = 0, max_rows: int = MAX_FIT_ROWS,
-        per_cluster: int = ROWS_PER_CLUSTER) -> Model:
-    """Fit the model to outcome rows (the contract's row format); raises ValueError if none is usable."""
+        per_cluster: int = ROWS_PER_CLUSTER, folds: int = CALIBRATION_FOLDS) -> Model:
+    """Fit the model to outcome rows (the contract's row format), then its recalibration maps by
+    cross-fitting over `folds` folds of train-dates (calibration.py; none when folds < 2 or the rows
+    span fewer than MIN_CALIBRATION_JOURNEYS train-dates); raises ValueError if no row is usable."""
+    started = time.monotonic()
+    model = fit_structure(rows, seed=seed, max_rows=max_rows, per_cluster=per_cluster)
+    keys = [f"{row.get('train_number')}|{row.get('journey_date')}" if isinstance(row, dict) else "" for row in rows]
+    if folds < 2 or len(set(keys)) < MIN_CALIBRATION_JOURNEYS:
+        return model
+    fold_of = calibration.folds(keys, folds, seed)
+    p_cnf, p_any, has_rac, codes = [], [], [], []
+    for k in range(folds):
+        part = fit_structure([r for r, f in zip(rows, fold_of) if f != k], seed=seed, max_rows=max_rows,
+                             per_cluster=per_cluster)
+        held = [r for r, f in zip(rows, fold_of) if f == k]
+        parsed, outcomes, _kept = parse_rows(held)
+        if not parsed:
+            continue
+        features = to_features(parsed)
+        probs = part.probabilities(features)
+        p_cnf.append(probs["p_cnf"])
+        p_any.append(probs["p_cnf"] + probs["p_rac"])
+        has_rac.append(part.rac_places(features) > 0)
+        codes.append(np.array([code for code, _position in outcomes]))
+    maps = calibration.fit_maps(*(np.concatenate(x) for x in (p_cnf, p_any, has_rac, codes)))
+    metrics = {**model.metrics, "calibration_folds": folds, "fit_seconds": round(time.monotonic() - started, 3)}
+    log.info("recalibrated from %d out-of-fold rows in %d folds: %s", sum(map(len, codes)), folds, maps)
+    return Model({**model.parameters, "calibration": maps}, metrics=metrics)
+
+
+def fit_structure(rows: list[dict[str, Any]], *, seed: int = 0, max_rows: int = MAX_FIT_ROWS,
+                  per_cluster: int = ROWS_PER_CLUSTER) -> Model:
+    """The structural model alone (no recalibration); raises ValueError if no row is usable."""
     started = time.monotonic()
     parsed, outcomes, kept = parse_rows(rows)
     dates = [str(rows[i].get("journey_date") or "") for i in kept]

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from . import clearance
+from . import calibration, clearance
 from .features import (
     DEFAULT_CENTERS,
     MU_TERMS,
@@ -145,7 +145,25 @@ class Model:
             "date_offset_sd": spreads["date_offset_sd"],
             "rac_places": {k: int(v) for k, v in places.items()},
             "rac_places_prior": {k: int(v) for k, v in prior.items()},
+            "calibration": Model._maps(p.get("calibration", {})),
         }
+
+    @staticmethod
+    def _maps(value: object) -> dict[str, list[float]]:
+        """Recalibration maps (calibration.py), each [a, b]; missing ones are the identity."""
+        if not isinstance(value, dict) or set(value) - set(calibration.MAPS):
+            raise ModelFileError(f"calibration must be an object with some of {', '.join(calibration.MAPS)}")
+        maps = {}
+        for name in calibration.MAPS:
+            ab = value.get(name, list(calibration.IDENTITY))
+            if (not isinstance(ab, list) or len(ab) != 2
+                    or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x) for x in ab)):
+                raise ModelFileError(f"calibration[{name!r}] must be two finite numbers")
+            lo, hi = calibration.SLOPE_LIMITS
+            if not lo <= ab[1] <= hi:
+                raise ModelFileError(f"calibration[{name!r}] slope must be in [{lo}, {hi}]")
+            maps[name] = [float(ab[0]), float(ab[1])]
+        return maps
 
     def rac_places(self, f: Features) -> np.ndarray:
         """K for each item: the queue's learnt RAC places, else its class's, else a default."""
@@ -200,6 +218,7 @@ class Model:
         reach = weights @ reach.reshape(2 * g, len(y)).reshape(2, g, len(y))
         p_rac_or_better, p_cnf = np.clip(reach[0], 0.0, 1.0), np.clip(reach[1], 0.0, 1.0)
         p_cnf = np.where(k > 0, np.minimum(p_cnf, p_rac_or_better), p_rac_or_better)
+        p_cnf, p_rac_or_better = calibration.calibrated(self.parameters["calibration"], p_cnf, p_rac_or_better, k > 0)
         final = np.where(p_cnf >= 0.5, 0, np.where(p_rac_or_better >= 0.5, 1, 2))
         expected = (weights @ shift) * mu + n * q
         left = y + k - np.rint(expected).astype(np.int64)  # place in the RAC-then-WL queue

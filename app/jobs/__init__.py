@@ -6,7 +6,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register every job command on the app's CLI."""
-    from . import janitor, outbox, seed, tracker, trainer
+    from . import evaluate, janitor, outbox, seed, tracker, trainer
 
-    for module in (tracker, trainer, janitor, outbox, seed):
+    for module in (tracker, trainer, janitor, outbox, seed, evaluate):
         app.cli.add_command(module.command)
