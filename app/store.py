@@ -15,17 +15,29 @@ from typing import Any, Literal
 
 import pymongo
 from flask import Flask, current_app
-from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
+from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
 
 from .pnr import PnrStatus
 
 log = logging.getLogger(__name__)
 
 RETENTION_AFTER_JOURNEY_DAYS = 30
+# Server error codes whose name the server may not send: 12501 is MongoDB's "quota exceeded", the
+# error of the original outage.
+SERVER_ERRORS = {12501: "quota exceeded"}
 
 
 class StoreUnavailable(Exception):
-    """The database could not serve a request (down, timing out, over quota, refusing writes)."""
+    """The database could not serve a request (down, timing out, over quota, refusing writes).
+
+    `alert_cause` says which of these it is ("unreachable", or the server's error code): the error
+    mail tells causes apart by it, so that a store over quota is mailed at once even while the
+    repeats of "store unreachable" a minute earlier are still being counted for a digest.
+    """
+
+    def __init__(self, message: str, alert_cause: str = "unavailable"):
+        super().__init__(message)
+        self.alert_cause = alert_cause
 
 
 def utcnow() -> dt.datetime:
@@ -260,8 +272,22 @@ class _mapped_errors:
 
     def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> Literal[False]:
         if exc is not None and isinstance(exc, PyMongoError) and not isinstance(exc, DuplicateKeyError):
-            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+            cause = failure_cause(exc)
+            raise StoreUnavailable(f"{cause}: {type(exc).__name__}: {exc}", cause) from exc
         return False
+
+
+def failure_cause(exc: PyMongoError) -> str:
+    """A few words for what went wrong: every way of not reaching the server is one cause, and each
+    error code the server answers with is a cause of its own, named where the code has a name."""
+    if isinstance(exc, ConnectionFailure):
+        return "unreachable"
+    if isinstance(exc, OperationFailure) and exc.code is not None:
+        name = SERVER_ERRORS.get(exc.code) or str((exc.details or {}).get("codeName") or "")
+        if not name or name.startswith("Location"):  # "Location12501": a code without a name
+            return f"error {exc.code}"
+        return f"{name} (error {exc.code})"
+    return type(exc).__name__
 
 
 def connect(uri: str, db_name: str, timeout_ms: int, retention_days: int) -> Store:

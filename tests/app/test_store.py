@@ -102,8 +102,9 @@ def test_quota_exceeded_becomes_store_unavailable(store: Store) -> None:
         data={"failCommands": ["update"], "errorCode": 12501, "errmsg": "quota exceeded"},
     )
     try:
-        with pytest.raises(StoreUnavailable, match="OperationFailure"):
+        with pytest.raises(StoreUnavailable, match=r"^quota exceeded \(error 12501\): OperationFailure") as raised:
             store.record_snapshot(make_status("2412345678", 30))
+        assert raised.value.alert_cause == "quota exceeded (error 12501)"
     finally:
         store.client.admin.command("configureFailPoint", "failCommand", mode="off")
     assert store.record_snapshot(make_status("2412345678", 30))
@@ -112,6 +113,7 @@ def test_quota_exceeded_becomes_store_unavailable(store: Store) -> None:
 def test_server_down_becomes_store_unavailable(mongo_server) -> None:
     s = connect(mongo_server.uri, "pnr_test", 300, 30)
     mongo_server.stop()
-    with pytest.raises(StoreUnavailable):
+    with pytest.raises(StoreUnavailable, match="^unreachable: ") as raised:
         s.ping()
+    assert raised.value.alert_cause == "unreachable"
     s.close()
