@@ -4,9 +4,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import multiprocessing
+import time
 from collections.abc import Iterator
 
 import pytest
+from support import wait_for
 
 from app.pnr import JourneyClass, Passenger, PnrStatus, SeatStatus, StatusCode
 from app.store import Store, StoreUnavailable, connect
@@ -116,4 +118,25 @@ def test_server_down_becomes_store_unavailable(mongo_server) -> None:
     with pytest.raises(StoreUnavailable, match="^unreachable: ") as raised:
         s.ping()
     assert raised.value.alert_cause == "unreachable"
+    s.close()
+
+
+def test_a_store_found_down_fails_at_once_until_it_is_tried_again(mongo_server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every lookup waiting out the server-selection timeout would queue visitors behind each other."""
+    monkeypatch.setattr("app.store.UNREACHABLE_RETRY_S", 2.0, raising=False)
+    s = connect(mongo_server.uri, "pnr_test", 1000, 30)
+    s.ping()
+    mongo_server.stop()
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable, match="^unreachable: "):
+        s.ping()
+    assert time.monotonic() - started >= 0.9  # the first call waits for the server
+    for call in (s.ping, lambda: s.history("2412345678"), lambda: s.record_snapshot(make_status("2412345678", 30))):
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable, match="next attempt in") as raised:
+            call()
+        assert time.monotonic() - started < 0.3 and raised.value.alert_cause == "unreachable"
+    mongo_server.start()
+    wait_for(lambda: s.ping() is None, 30, "the store answering again")
+    assert s.record_snapshot(make_status("2412345678", 30))
     s.close()
