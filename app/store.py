@@ -10,7 +10,6 @@ import hashlib
 import json
 import logging
 import secrets
-import time
 from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
@@ -26,9 +25,10 @@ RETENTION_AFTER_JOURNEY_DAYS = 30
 # Server error codes whose name the server may not send: 12501 is MongoDB's "quota exceeded", the
 # error of the original outage.
 SERVER_ERRORS = {12501: "quota exceeded"}
-# Once the server could not be reached, calls fail at once for this long instead of each waiting out
-# the server-selection timeout: a store that is down must not make every lookup slow.
-UNREACHABLE_RETRY_S = 5.0
+# How often the client's background monitor looks at the server. Once the server could not be
+# reached, calls fail at once until the monitor sees it again, instead of each waiting out the
+# server-selection timeout: a store that is down must not make every lookup slow.
+HEARTBEAT_MS = 1000
 
 
 class StoreUnavailable(Exception):
@@ -67,8 +67,7 @@ class Store:
         self.client = client
         self.db = client[db_name]
         self.retention = dt.timedelta(days=retention_days)
-        self.unreachable_until = 0.0  # monotonic clock; until then calls fail without trying
-        self.unreachable_error = ""
+        self.unreachable_error = ""  # set when the server could not be reached, until it is seen again
 
     def init_indexes(self) -> None:
         """Create every index idempotently; safe to run from every process at start-up."""
@@ -271,23 +270,23 @@ class Store:
 
 
 class _mapped_errors:
-    """Turn every pymongo error into StoreUnavailable, keeping the server's message; while the
-    server is known to be unreachable (UNREACHABLE_RETRY_S), fail at once."""
+    """Turn every pymongo error into StoreUnavailable, keeping the server's message; after the server
+    could not be reached, fail at once until the client's monitor (HEARTBEAT_MS) sees it again."""
 
     def __init__(self, store: Store):
         self.store = store
 
     def __enter__(self) -> None:
-        left = self.store.unreachable_until - time.monotonic()
-        if left > 0:
-            raise StoreUnavailable(f"unreachable: {self.store.unreachable_error} (next attempt in {left:.1f} s)",
-                                   "unreachable")
+        store = self.store
+        if store.unreachable_error:
+            if not store.client.topology_description.has_writable_server():
+                raise StoreUnavailable(f"unreachable: {store.unreachable_error} (not seen since)", "unreachable")
+            store.unreachable_error = ""
 
     def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> Literal[False]:
         if exc is not None and isinstance(exc, PyMongoError) and not isinstance(exc, DuplicateKeyError):
             cause = failure_cause(exc)
             if cause == "unreachable":
-                self.store.unreachable_until = time.monotonic() + UNREACHABLE_RETRY_S
                 self.store.unreachable_error = f"{type(exc).__name__}: {exc}"
             raise StoreUnavailable(f"{cause}: {type(exc).__name__}: {exc}", cause) from exc
         return False
@@ -313,6 +312,7 @@ def connect(uri: str, db_name: str, timeout_ms: int, retention_days: int) -> Sto
         serverSelectionTimeoutMS=timeout_ms,
         connectTimeoutMS=timeout_ms,
         socketTimeoutMS=max(timeout_ms * 4, 5000),
+        heartbeatFrequencyMS=HEARTBEAT_MS,
         tz_aware=True,
         appname="pnr.me",
     )
