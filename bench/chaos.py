@@ -24,7 +24,9 @@ reference the restart times under load are compared with.
 
 Prints per phase: requests, 5xx, answers without an HTTP answer at all, the share of answers that
 carry a prediction, latency p50/p99/worst (and p99 as a multiple of the baseline's); per kill, the
-seconds until supervisord spawned a new process, it listened and it answered ping; the alert mails
+seconds until supervisord spawned a new process, it listened and it answered ping; how long both
+predictors were down at once (a restart slower than the time between kills) and the share of
+predictions among the requests that never met such a moment; the alert mails
 received per phase; the writes before and after each outage; the issue's targets, met or missed.
 The lookup rate limits are lifted (all the load comes from one address), and flood control's quiet
 time is QUIET_S so that a phase's digest arrives within its recovery window.
@@ -201,6 +203,7 @@ class Kill:
     program: str
     at_s: float  # since the phase began
     killed_at: float  # wall clock, to find the restart in supervisord's log
+    killed_mono: float  # monotonic clock, to compare with the requests
     old_pid: int
     ping_s: float | None = None  # a new process answered ping
     spawned_s: float | None = None  # supervisord spawned the new process
@@ -220,14 +223,14 @@ def kill_predictors(kit: Kit, seconds: float, every_s: float) -> list[Kill]:
         name = names[i % 2]
         pid = program_pid(rpc, name)
         if not pid:  # not running at all: counted as a kill that never came back
-            kills.append(Kill(name, time.monotonic() - start, time.time(), 0))
+            kills.append(Kill(name, time.monotonic() - start, time.time(), time.monotonic(), 0))
             continue
         os.kill(pid, signal.SIGKILL)
-        kill = Kill(name, time.monotonic() - start, time.time(), pid)
+        kill = Kill(name, time.monotonic() - start, time.time(), time.monotonic(), pid)
         kills.append(kill)
 
-        def probe(kill: Kill = kill, killed: float = time.monotonic()) -> None:
-            kill.ping_s = ping_recovery(endpoints[kill.program], kill.old_pid, killed)
+        def probe(kill: Kill = kill) -> None:
+            kill.ping_s = ping_recovery(endpoints[kill.program], kill.old_pid, kill.killed_mono)
 
         t = threading.Thread(target=probe, daemon=True)
         t.start()
@@ -270,8 +273,8 @@ def idle_restarts(kit: Kit, n: int) -> list[Kill]:
     for _ in range(n):
         pid = program_pid(rpc, "predictor:predictor-0")
         os.kill(pid, signal.SIGKILL)
-        kill = Kill("predictor:predictor-0", 0.0, time.time(), pid)
-        kill.ping_s = ping_recovery(endpoint, pid, time.monotonic())
+        kill = Kill("predictor:predictor-0", 0.0, time.time(), time.monotonic(), pid)
+        kill.ping_s = ping_recovery(endpoint, pid, kill.killed_mono)
         kills.append(kill)
     return kills
 
@@ -350,6 +353,29 @@ def alert_mails(smtp: SmtpSink, alert_to: str) -> list[Mail]:
         pairs = list(zip(smtp.messages, smtp.envelopes, strict=True))
     return [Mail(str(m["Subject"]), str(m["X-PNR-Fingerprint"]), m["X-PNR-Digest"] is not None)
             for m, rcpt in pairs if alert_to in rcpt]
+
+
+def both_down(kills: list[Kill]) -> list[tuple[float, float]]:
+    """The stretches (monotonic clock) when neither predictor answered: each down from its kill until
+    its successor answered ping (to the end of the probe when it never did)."""
+    down: dict[str, list[tuple[float, float]]] = {}
+    for k in kills:
+        down.setdefault(k.program, []).append((k.killed_mono, k.killed_mono + (k.ping_s or PING_GIVE_UP_S)))
+    first, second = list(down.values()) + [[]] * (2 - len(down))
+    return [(max(a, c), min(b, d)) for a, b in first for c, d in second if max(a, c) < min(b, d)]
+
+
+def predicted_with_one_down(answers: list[Answer], kills: list[Kill]) -> tuple[float, int, float]:
+    """(share of the 200 answers carrying a prediction among requests that never overlapped a moment with
+    both predictors down, how many requests did overlap one, seconds with both down)."""
+    stretches = both_down(kills)
+
+    def overlaps(a: Answer) -> bool:
+        return any(a.started < end and a.started + a.latency_s > start for start, end in stretches)
+
+    alone = [a for a in answers if a.status == 200 and not overlaps(a)]
+    share = sum(a.predicted for a in alone) / len(alone) if alone else 0.0
+    return share, sum(overlaps(a) for a in answers), sum(end - start for start, end in stretches)
 
 
 def summarise(phase: Phase, answers: list[Answer]) -> dict[str, Any]:
@@ -446,6 +472,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = [(p, summarise(p, load.between(p.started, p.ended))) for p in phases if p.ended > p.started]
         print_phases(rows)
         print_kills(kills, idle)
+        kill_phase = next(p for p in phases if p.name == "predictor kill -9")
+        one_down = predicted_with_one_down(load.between(kill_phase.started, kill_phase.ended), kills)
+        print(f"both predictors down at once for {one_down[2]:.1f} s of the kill phase (a restart longer than the "
+              f"time between kills); {one_down[1]} requests overlapped those moments; the others carried a "
+              f"prediction in {one_down[0]:.1%} of 200 answers")
         print_mails(rows)
         print_writes(writes)
         print_targets(rows, kills, writes, int(kit.env["PNR_PREDICTOR_DEADLINE_MS"]))
