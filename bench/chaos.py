@@ -359,8 +359,13 @@ def both_down(kills: list[Kill]) -> list[tuple[float, float]]:
     """The stretches (monotonic clock) when neither predictor answered: each down from its kill until
     its successor answered ping (to the end of the probe when it never did)."""
     down: dict[str, list[tuple[float, float]]] = {}
-    for k in kills:
-        down.setdefault(k.program, []).append((k.killed_mono, k.killed_mono + (k.ping_s or PING_GIVE_UP_S)))
+    for k in sorted(kills, key=lambda k: k.killed_mono):
+        start, end = k.killed_mono, k.killed_mono + (k.ping_s or PING_GIVE_UP_S)
+        spans = down.setdefault(k.program, [])
+        if spans and start <= spans[-1][1]:  # killed again before it answered: one longer stretch
+            spans[-1] = (spans[-1][0], max(end, spans[-1][1]))
+        else:
+            spans.append((start, end))
     first, second = list(down.values()) + [[]] * (2 - len(down))
     return [(max(a, c), min(b, d)) for a, b in first for c, d in second if max(a, c) < min(b, d)]
 
