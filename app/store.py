@@ -15,17 +15,33 @@ from typing import Any, Literal
 
 import pymongo
 from flask import Flask, current_app
-from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
+from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
 
 from .pnr import PnrStatus
 
 log = logging.getLogger(__name__)
 
 RETENTION_AFTER_JOURNEY_DAYS = 30
+# Server error codes whose name the server may not send: 12501 is MongoDB's "quota exceeded", the
+# error of the original outage.
+SERVER_ERRORS = {12501: "quota exceeded"}
+# How often the client's background monitor looks at the server. Once the server could not be
+# reached, calls fail at once until the monitor sees it again, instead of each waiting out the
+# server-selection timeout: a store that is down must not make every lookup slow.
+HEARTBEAT_MS = 1000
 
 
 class StoreUnavailable(Exception):
-    """The database could not serve a request (down, timing out, over quota, refusing writes)."""
+    """The database could not serve a request (down, timing out, over quota, refusing writes).
+
+    `alert_cause` says which of these it is ("unreachable", or the server's error code): the error
+    mail tells causes apart by it, so that a store over quota is mailed at once even while the
+    repeats of "store unreachable" a minute earlier are still being counted for a digest.
+    """
+
+    def __init__(self, message: str, alert_cause: str = "unavailable"):
+        super().__init__(message)
+        self.alert_cause = alert_cause
 
 
 def utcnow() -> dt.datetime:
@@ -51,11 +67,12 @@ class Store:
         self.client = client
         self.db = client[db_name]
         self.retention = dt.timedelta(days=retention_days)
+        self.unreachable_error = ""  # set when the server could not be reached, until it is seen again
 
     def init_indexes(self) -> None:
         """Create every index idempotently; safe to run from every process at start-up."""
         db = self.db
-        with _mapped_errors():
+        with _mapped_errors(self):
             db.pnrs.create_index([("expires_at", 1)], expireAfterSeconds=0)
             db.pnrs.create_index([("last_seen", -1)])
             db.snapshots.create_index([("pnr", 1), ("digest", 1)], unique=True)
@@ -73,7 +90,7 @@ class Store:
 
     def ping(self) -> None:
         """Raise StoreUnavailable unless the server answers."""
-        with _mapped_errors():
+        with _mapped_errors(self):
             self.client.admin.command("ping")
 
     def _expires_at(self, status: PnrStatus) -> dt.datetime:
@@ -86,7 +103,7 @@ class Store:
         d = status.to_dict()
         digest = _digest(d)
         expires_at = self._expires_at(status)
-        with _mapped_errors():
+        with _mapped_errors(self):
             self.db.pnrs.update_one(
                 {"_id": status.pnr},
                 {
@@ -114,20 +131,20 @@ class Store:
 
     def history(self, pnr: str) -> list[PnrStatus]:
         """Every stored status of a PNR, oldest first."""
-        with _mapped_errors():
+        with _mapped_errors(self):
             docs = list(self.db.snapshots.find({"pnr": pnr}, {"status": 1}).sort("taken_at", 1))
         return [PnrStatus.from_dict(doc["status"]) for doc in docs]
 
     def last_snapshot(self, pnr: str) -> PnrStatus | None:
         """The newest stored status of a PNR, for answering while the source is down."""
-        with _mapped_errors():
+        with _mapped_errors(self):
             doc = self.db.snapshots.find_one({"pnr": pnr}, {"status": 1}, sort=[("taken_at", -1)])
         return PnrStatus.from_dict(doc["status"]) if doc else None
 
     def subscribe(self, pnr: str, email: str, journey_date: dt.date) -> str:
         """Store a subscription (unconfirmed until its token is confirmed); returns the token."""
         expires_at = dt.datetime.combine(journey_date, dt.time(), dt.timezone.utc) + self.retention
-        with _mapped_errors():
+        with _mapped_errors(self):
             doc = self.db.subscriptions.find_one_and_update(
                 {"pnr": pnr, "email": email},
                 {
@@ -143,7 +160,7 @@ class Store:
 
     def confirm_subscription(self, token: str) -> dict[str, Any] | None:
         """Mark a subscription confirmed by its token; None when the token is unknown."""
-        with _mapped_errors():
+        with _mapped_errors(self):
             return self.db.subscriptions.find_one_and_update(
                 {"token": token},
                 {"$set": {"confirmed": True, "confirmed_at": utcnow()}},
@@ -152,12 +169,12 @@ class Store:
 
     def tracked_pnrs(self) -> list[str]:
         """PNRs with at least one confirmed subscription."""
-        with _mapped_errors():
+        with _mapped_errors(self):
             return sorted(self.db.subscriptions.distinct("pnr", {"confirmed": True}))
 
     def subscribers(self, pnr: str) -> list[dict[str, Any]]:
         """Confirmed subscriptions of a PNR."""
-        with _mapped_errors():
+        with _mapped_errors(self):
             return list(self.db.subscriptions.find({"pnr": pnr, "confirmed": True}))
 
     def record_history(self, statuses: list[PnrStatus]) -> int:
@@ -173,7 +190,7 @@ class Store:
                 {"$setOnInsert": {"taken_at": s.as_of, "status": d, "expires_at": expires_at}},
                 upsert=True,
             ))
-        with _mapped_errors():
+        with _mapped_errors(self):
             try:
                 return self.db.snapshots.bulk_write(ops, ordered=False).upserted_count
             except BulkWriteError as exc:
@@ -184,22 +201,22 @@ class Store:
 
     def subscription(self, token: str) -> dict[str, Any] | None:
         """The subscription a (verified) token names, confirmed or not."""
-        with _mapped_errors():
+        with _mapped_errors(self):
             return self.db.subscriptions.find_one({"token": token})
 
     def unsubscribe(self, token: str) -> dict[str, Any] | None:
         """Delete a subscription (its address goes with it); None when there was none."""
-        with _mapped_errors():
+        with _mapped_errors(self):
             return self.db.subscriptions.find_one_and_delete({"token": token})
 
     def pnrs_to_track(self) -> list[str]:
         """PNRs with a confirmed subscription that has not had its final mail yet."""
-        with _mapped_errors():
+        with _mapped_errors(self):
             return sorted(self.db.subscriptions.distinct("pnr", {"confirmed": True, "final": {"$ne": True}}))
 
     def mark_notified(self, token: str, status: PnrStatus, final: bool) -> None:
         """Remember what a subscriber was last told, so the next mail says what changed since."""
-        with _mapped_errors():
+        with _mapped_errors(self):
             self.db.subscriptions.update_one(
                 {"token": token},
                 {"$set": {"notified_digest": status_digest(status), "notified_status": status.to_dict(),
@@ -208,7 +225,7 @@ class Store:
 
     def purge_unconfirmed(self, created_before: dt.datetime) -> int:
         """Delete subscriptions never confirmed (their confirmation link has expired)."""
-        with _mapped_errors():
+        with _mapped_errors(self):
             return self.db.subscriptions.delete_many({"confirmed": False, "created_at": {"$lt": created_before}}).deleted_count
 
     def record_outcomes(self, rows: Iterable[dict[str, Any]]) -> int:
@@ -219,23 +236,23 @@ class Store:
             ops.append(pymongo.UpdateOne(key, {"$setOnInsert": dict(row)}, upsert=True))
         if not ops:
             return 0
-        with _mapped_errors():
+        with _mapped_errors(self):
             result = self.db.outcomes.bulk_write(ops, ordered=False)
         return result.upserted_count
 
     def count_outcomes(self) -> int:
         """How many outcome rows are stored."""
-        with _mapped_errors():
+        with _mapped_errors(self):
             return int(self.db.outcomes.count_documents({}))
 
     def outcomes(self) -> Iterator[dict[str, Any]]:
         """Every stored outcome row, without Mongo's _id."""
-        with _mapped_errors():
+        with _mapped_errors(self):
             yield from self.db.outcomes.find({}, {"_id": 0})
 
     def record_model(self, version: str, metrics: dict[str, Any], path: str) -> None:
         """Remember a model version the trainer published, with its held-out metrics."""
-        with _mapped_errors():
+        with _mapped_errors(self):
             self.db.models.update_one(
                 {"version": version},
                 {"$setOnInsert": {"metrics": metrics, "path": path, "created_at": utcnow()}},
@@ -245,7 +262,7 @@ class Store:
 
     def purge_expired(self, now: dt.datetime) -> dict[str, int]:
         """Delete what is past its retention, per collection; TTL indexes do it too, this is explicit."""
-        with _mapped_errors():
+        with _mapped_errors(self):
             return {
                 name: self.db[name].delete_many({"expires_at": {"$lt": now}}).deleted_count
                 for name in ("snapshots", "subscriptions", "pnrs")
@@ -253,15 +270,39 @@ class Store:
 
 
 class _mapped_errors:
-    """Turn every pymongo error into StoreUnavailable, keeping the server's message."""
+    """Turn every pymongo error into StoreUnavailable, keeping the server's message; after the server
+    could not be reached, fail at once until the client's monitor (HEARTBEAT_MS) sees it again."""
+
+    def __init__(self, store: Store):
+        self.store = store
 
     def __enter__(self) -> None:
-        return None
+        store = self.store
+        if store.unreachable_error:
+            if not store.client.topology_description.has_writable_server():
+                raise StoreUnavailable(f"unreachable: {store.unreachable_error} (not seen since)", "unreachable")
+            store.unreachable_error = ""
 
     def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> Literal[False]:
         if exc is not None and isinstance(exc, PyMongoError) and not isinstance(exc, DuplicateKeyError):
-            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+            cause = failure_cause(exc)
+            if cause == "unreachable":
+                self.store.unreachable_error = f"{type(exc).__name__}: {exc}"
+            raise StoreUnavailable(f"{cause}: {type(exc).__name__}: {exc}", cause) from exc
         return False
+
+
+def failure_cause(exc: PyMongoError) -> str:
+    """A few words for what went wrong: every way of not reaching the server is one cause, and each
+    error code the server answers with is a cause of its own, named where the code has a name."""
+    if isinstance(exc, ConnectionFailure):
+        return "unreachable"
+    if isinstance(exc, OperationFailure) and exc.code is not None:
+        name = SERVER_ERRORS.get(exc.code) or str((exc.details or {}).get("codeName") or "")
+        if not name or name.startswith("Location"):  # "Location12501": a code without a name
+            return f"error {exc.code}"
+        return f"{name} (error {exc.code})"
+    return type(exc).__name__
 
 
 def connect(uri: str, db_name: str, timeout_ms: int, retention_days: int) -> Store:
@@ -271,6 +312,7 @@ def connect(uri: str, db_name: str, timeout_ms: int, retention_days: int) -> Sto
         serverSelectionTimeoutMS=timeout_ms,
         connectTimeoutMS=timeout_ms,
         socketTimeoutMS=max(timeout_ms * 4, 5000),
+        heartbeatFrequencyMS=HEARTBEAT_MS,
         tz_aware=True,
         appname="pnr.me",
     )

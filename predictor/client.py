@@ -5,6 +5,11 @@ with linger 0 (dropping the request), opens one to the next endpoint and sends a
 deadline per call; then it raises PredictorUnavailable. The first endpoint tried rotates from call to
 call to spread the load. Requests are idempotent, so a retry served twice does no harm.
 
+An endpoint that stayed silent is tried last for the next SILENT_LAST_S: a frozen or restarting
+predictor would otherwise cost every other call a whole request timeout before its retry. It is
+still tried (last) when the others fail, and first again once the time is up, so a predictor that
+comes back gets its share of calls within SILENT_LAST_S.
+
 One client per process, made after gunicorn forks (ZeroMQ sockets must not cross a fork); a client
 used in a child of the process that made it drops the parent's sockets and starts afresh. Calls are
 serialised by a lock, so sharing a client between threads is safe, only not concurrent.
@@ -26,6 +31,7 @@ log = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT_MS = 300
 DEADLINE_MS = 1500
+SILENT_LAST_S = 1.0
 
 
 class PredictorUnavailable(Exception):
@@ -57,6 +63,7 @@ class PredictorClient:
         self._context: zmq.Context | None = None
         self._sockets: dict[str, zmq.Socket] = {}  # at most one per endpoint; idle between calls
         self._next = 0
+        self._silent_until: dict[str, float] = {}  # endpoint -> monotonic time until which it is tried last
 
     def predict(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Predictions for a batch of items, in order (an invalid item gets {"id", "error"})."""
@@ -107,21 +114,31 @@ class PredictorClient:
         with self._lock:
             self._after_fork()
             deadline = time.monotonic() + self.deadline_ms / 1000
-            start = self._next % len(endpoints)
-            self._next += 1
+            order = self._order(endpoints)
             attempt, tried = 0, []
             while (remaining := deadline - time.monotonic()) > 0:
-                endpoint = endpoints[(start + attempt) % len(endpoints)]
+                endpoint = order[attempt % len(order)]
                 attempt += 1
                 tried.append(endpoint)
                 reply = self._try(endpoint, payload, request_id, min(self.request_timeout_ms / 1000, remaining))
-                if reply is not None:
+                if reply is None:
+                    self._silent_until[endpoint] = time.monotonic() + SILENT_LAST_S
+                else:
+                    self._silent_until.pop(endpoint, None)
                     if not reply["ok"]:
                         error = reply["error"]
                         raise PredictorError(error["code"], str(error.get("message", "")))
                     return reply
         raise PredictorUnavailable(f"no predictor answered {op} within {self.deadline_ms} ms "
                                    f"({attempt} attempts over {', '.join(sorted(set(tried)))})")
+
+    def _order(self, endpoints: list[str]) -> list[str]:
+        """This call's endpoints: rotated by one from the last call's, the recently silent ones last."""
+        start = self._next % len(endpoints)
+        self._next += 1
+        rotated = endpoints[start:] + endpoints[:start]
+        now = time.monotonic()
+        return sorted(rotated, key=lambda e: self._silent_until.get(e, 0.0) > now)
 
     def _try(self, endpoint: str, payload: bytes, request_id: str, timeout_s: float) -> dict[str, Any] | None:
         """One attempt on one endpoint: the reply, or None after closing the socket on silence."""

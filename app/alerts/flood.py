@@ -67,10 +67,15 @@ def one_line(text: str, limit: int = SUBJECT_MAX_CHARS) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def build_message(settings: MailSettings, host: str, alert: Alert, subject: str, body: str, count: int) -> EmailMessage:
-    """The mail for an alert or a digest, with headers a mail filter can sort on."""
+def build_message(settings: MailSettings, host: str, alert: Alert, subject: str, body: str, count: int,
+                  suffix: str = "") -> EmailMessage:
+    """The mail for an alert or a digest, with headers a mail filter can sort on.
+
+    A long subject is shortened before `suffix`, so that a digest's "[N more ..., digest]" always
+    shows: an inbox must tell a count of repeats from a new alert at a glance.
+    """
     message = EmailMessage()
-    message["Subject"] = one_line(f"[pnr.me {host}] {subject}")
+    message["Subject"] = one_line(f"[pnr.me {host}] {subject}", SUBJECT_MAX_CHARS - len(suffix)) + suffix
     message["X-PNR-Host"] = host
     message["X-PNR-Program"] = alert.program
     message["X-PNR-Kind"] = alert.kind
@@ -209,8 +214,8 @@ def _digest(
         sample.body,
     ]
     absorbed, note = _absorb(state, sample.absorbs)
-    subject = f"{sample.subject} [{held} more since {time.strftime('%H:%M:%S', time.gmtime(first))} UTC, digest]"
-    message = build_message(settings, host, sample, subject, "\n".join(lines) + note, held)
+    suffix = f" [{held} more since {time.strftime('%H:%M:%S', time.gmtime(first))} UTC, digest]"
+    message = build_message(settings, host, sample, sample.subject, "\n".join(lines) + note, held, suffix)
     message["X-PNR-Digest"] = f"{utc(first)} .. {utc(last)}"
     if absorbed:
         message["X-PNR-Absorbed"] = str(absorbed)

@@ -57,6 +57,19 @@ def request_context() -> dict[str, str]:
     }
 
 
+def failure_cause(record: logging.LogRecord) -> str:
+    """The `alert_cause` of the exception logged, or of one passed as an argument of the message:
+    the same message about a dependency with another cause (a store down, then over quota) is
+    another alert, not a repeat to hold for the digest."""
+    exc = record.exc_info[1] if record.exc_info else None
+    args = record.args if isinstance(record.args, tuple) else ()
+    for candidate in (exc, *args):
+        cause = getattr(candidate, "alert_cause", None)
+        if isinstance(cause, str):
+            return cause
+    return ""
+
+
 def _last_frame(tb: Any) -> str:
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
@@ -107,7 +120,7 @@ class MailHandler(logging.Handler):
             text,
         ]
         return Alert(
-            fingerprint=f"error|{self.program}|{record.name}|{template}|{exc_name}|{_last_frame(tb)}",
+            fingerprint=f"error|{self.program}|{record.name}|{template}|{exc_name}|{_last_frame(tb)}|{failure_cause(record)}",
             program=self.program,
             kind="error",
             label=one_line(f"{where}: {exc_name or first_line}", 120),

@@ -42,6 +42,10 @@ SECURITY_HEADERS = {
 HSTS = "max-age=31536000"
 # Pages and answers about one PNR carry personal data: no shared cache may keep them.
 PRIVATE_PREFIXES = ("/pnr/", "/api/v1/pnr/", "/track/")
+# While the store is down the limiter counts in memory and looks for the store again after 1, 2, 4...
+# seconds, inside a request: each look waits at most this (pymongo's floor is 500 ms), not the store's
+# whole timeout.
+RATE_LIMIT_STORE_WAIT_MS = 500
 RATE_LIMIT_COLLECTIONS = {"counter_collection_name": "ratelimit_counters", "window_collection_name": "ratelimit_windows"}
 EMAIL_LOCAL_SHOWN_CHARS = 1
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
@@ -112,7 +116,7 @@ def _limiter(app: Flask) -> Limiter:
         options: dict[str, Any] = {
             "database_name": cfg["MONGO_DB"],
             **RATE_LIMIT_COLLECTIONS,
-            "serverSelectionTimeoutMS": timeout_ms,
+            "serverSelectionTimeoutMS": min(timeout_ms, RATE_LIMIT_STORE_WAIT_MS),
             "connectTimeoutMS": timeout_ms,
             "socketTimeoutMS": max(timeout_ms * 4, 5000),
             "appname": "pnr.me-ratelimit",

@@ -4,9 +4,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import multiprocessing
+import time
 from collections.abc import Iterator
 
 import pytest
+from support import wait_for
 
 from app.pnr import JourneyClass, Passenger, PnrStatus, SeatStatus, StatusCode
 from app.store import Store, StoreUnavailable, connect
@@ -102,8 +104,9 @@ def test_quota_exceeded_becomes_store_unavailable(store: Store) -> None:
         data={"failCommands": ["update"], "errorCode": 12501, "errmsg": "quota exceeded"},
     )
     try:
-        with pytest.raises(StoreUnavailable, match="OperationFailure"):
+        with pytest.raises(StoreUnavailable, match=r"^quota exceeded \(error 12501\): OperationFailure") as raised:
             store.record_snapshot(make_status("2412345678", 30))
+        assert raised.value.alert_cause == "quota exceeded (error 12501)"
     finally:
         store.client.admin.command("configureFailPoint", "failCommand", mode="off")
     assert store.record_snapshot(make_status("2412345678", 30))
@@ -112,6 +115,27 @@ def test_quota_exceeded_becomes_store_unavailable(store: Store) -> None:
 def test_server_down_becomes_store_unavailable(mongo_server) -> None:
     s = connect(mongo_server.uri, "pnr_test", 300, 30)
     mongo_server.stop()
-    with pytest.raises(StoreUnavailable):
+    with pytest.raises(StoreUnavailable, match="^unreachable: ") as raised:
         s.ping()
+    assert raised.value.alert_cause == "unreachable"
+    s.close()
+
+
+def test_a_store_found_down_fails_at_once_until_it_is_seen_again(mongo_server) -> None:
+    """Every lookup waiting out the server-selection timeout would queue visitors behind each other."""
+    s = connect(mongo_server.uri, "pnr_test", 1000, 30)
+    s.ping()
+    mongo_server.stop()
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable, match="^unreachable: "):
+        s.ping()
+    assert time.monotonic() - started >= 0.9  # the first call waits for the server
+    for call in (s.ping, lambda: s.history("2412345678"), lambda: s.record_snapshot(make_status("2412345678", 30))):
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable, match="not seen since") as raised:
+            call()
+        assert time.monotonic() - started < 0.3 and raised.value.alert_cause == "unreachable"
+    mongo_server.start()
+    wait_for(lambda: s.ping() is None, 10, "the store answering again")
+    assert s.record_snapshot(make_status("2412345678", 30))
     s.close()

@@ -95,6 +95,22 @@ def test_a_hung_daemon_is_skipped_within_the_deadline(
     assert b.ping() is not None
 
 
+def test_a_silent_daemon_is_tried_last_for_a_while_and_again_after_it(
+        daemons: Callable[..., Any], clients: Callable[..., PredictorClient], reference: Model,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A frozen predictor costs one call a timeout, not every other call for as long as it is frozen."""
+    monkeypatch.setattr("predictor.client.SILENT_LAST_S", 5.0, raising=False)
+    a, b = daemons(), daemons()
+    client = clients([a.endpoint, b.endpoint], request_timeout_ms=1000, deadline_ms=5000)
+    a.signal(signal.SIGSTOP)  # thawed by the fixture's teardown
+    _, first = _timed(lambda: client.predict(ITEMS))  # a fresh client tries the first endpoint first
+    assert first >= 1.0
+    elapsed = [_timed(lambda: client.predict(ITEMS))[1] for _ in range(6)]
+    assert max(elapsed) < 0.5, elapsed  # without the memory, every other call waited 1 s for the frozen one
+    a.signal(signal.SIGCONT)
+    wait_for(lambda: client.ping()["pid"] == a.pid, 15, "the thawed daemon back in the rotation")
+
+
 @pytest.mark.parametrize("how", ["nothing listens", "all frozen"])
 def test_unavailable_when_all_are_down_within_the_deadline(daemons: Callable[..., Any],
                                                            clients: Callable[..., PredictorClient], how: str) -> None:

@@ -73,6 +73,19 @@ def test_a_storm_that_stops_is_counted_without_waiting_for_its_window(smtp_sink,
     assert [m["X-PNR-Count"] for m in smtp_sink.received()] == ["1", "49", "2"]
 
 
+def test_a_digest_of_a_long_subject_still_says_it_is_a_digest(smtp_sink, tmp_path: Path) -> None:
+    """Error mail subjects carry the whole log message; shortening must not cut the digest marker off."""
+    s = settings_for(smtp_sink.port, tmp_path)
+    reason = "store unavailable, PNR 2400000002 shown without history or tracking: " + "AutoReconnect: refused " * 10
+    post(s, crash(T0, reason=reason), host="h1")
+    post(s, crash(T0 + 1, reason=reason), host="h1")
+    assert flush(s, now=T0 + 60, host="h1") == 1
+    first, digest = smtp_sink.received()
+    assert len(first["Subject"]) <= 200 and first["Subject"].startswith("[pnr.me h1] tracker: store unavailable")
+    assert len(digest["Subject"]) <= 200 and digest["Subject"].startswith("[pnr.me h1] tracker: store unavailable")
+    assert digest["Subject"].endswith(" [1 more since 08:00:01 UTC, digest]")
+
+
 def test_a_repeat_after_its_window_carries_the_digest_when_no_flusher_ran(smtp_sink, tmp_path: Path) -> None:
     s = settings_for(smtp_sink.port, tmp_path, digest_s=10)
     post(s, crash(T0))

@@ -1,6 +1,7 @@
 """The error-mail handler: request and job context, flood control, and never a wait for SMTP."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import socket
 from collections.abc import Iterator
@@ -9,10 +10,12 @@ from pathlib import Path
 import pytest
 from alertkit import mail_settings
 from flask import Flask
+from support import free_port
 
 from app import logs
 from app.alerts import MailHandler, bound, flush, init_app
 from app.alerts.mail import MailSettings
+from app.store import StoreUnavailable, connect
 from app.web import errors
 
 log = logging.getLogger(__name__)
@@ -71,6 +74,35 @@ def test_a_thousand_identical_errors_make_one_mail_and_one_digest(smtp_sink, tmp
     for line in ("Request:      GET /api/v1/boom", "Client:       203.0.113.7", "Request id:   req-0001", "Traceback (most recent call last)"):
         assert line in body
     assert digest["X-PNR-Count"] == "999" and "999  GET /api/v1/boom: ZeroDivisionError" in digest.get_content()
+
+
+def test_a_store_over_quota_is_mailed_at_once_while_a_store_down_is_held_for_its_digest(
+    mongo_server, smtp_sink, tmp_path: Path, attach, wait
+) -> None:
+    """The same message with another cause is another alert: the quota must not wait for the digest
+    of an outage that ended a minute ago."""
+    settings = settings_for(smtp_sink.port, tmp_path)
+    handler = attach(MailHandler(settings, "web", host="web1"))
+    down = connect(f"mongodb://127.0.0.1:{free_port()}/?directConnection=true", "pnr_test", 200, 30)
+    over_quota = connect(mongo_server.uri, "pnr_test", 2000, 30)
+    over_quota.client.admin.command("configureFailPoint", "failCommand", mode="alwaysOn", data={
+        "failCommands": ["insert", "update", "delete", "findAndModify"], "errorCode": 12501, "errmsg": "quota exceeded"})
+    try:
+        for store in (down, down, over_quota, over_quota):
+            try:
+                store.subscribe("2412345678", "someone@example.in", dt.date(2027, 1, 20))
+            except StoreUnavailable as exc:  # as app.lookup logs it
+                log.error("store unavailable, PNR %s shown without history or tracking: %s", "2412345678", exc)
+    finally:
+        over_quota.client.admin.command("configureFailPoint", "failCommand", mode="off")
+        down.close()
+        over_quota.close()
+    handler.close()  # delivers what is queued
+    mails = smtp_sink.received()
+    assert len(mails) == 2, [m["Subject"] for m in mails]
+    assert "ServerSelectionTimeoutError" in mails[0]["Subject"]
+    assert "quota exceeded" in mails[1]["Subject"] and mails[1]["X-PNR-Count"] == "1"
+    assert flush(settings, now=9e9, host="web1") == 2  # each held repeat is counted in its own digest
 
 
 def test_requests_do_not_wait_for_a_hung_smtp_server(tmp_path: Path, attach) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import signal
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -122,6 +123,25 @@ def test_store_stopped_lookups_still_work_and_tracking_says_it_is_unavailable(
     # The rate limit still holds, counted in memory while the store is down (2 lookups so far).
     codes = [client.get(f"/api/v1/pnr/{pnr}").status_code for _ in range(6)]
     assert codes == [200, 200, 200, 429, 429, 429]
+
+
+def test_store_stopped_lookups_do_not_each_wait_for_it(make_site: SiteFactory, mongo_server: MongoServer) -> None:
+    """The first lookup waits for the store; the next ones neither ask a store known to be down nor let
+    the rate limiter wait the store's whole timeout each time it looks for it again (after 1, 2, 4 s)."""
+    site = make_site(MONGO_URI=mongo_server.uri, MONGO_TIMEOUT_MS=3000)
+    client = site.test_client()
+    pnr = waitlisted_pnrs(site)[0]
+    assert client.get(f"/api/v1/pnr/{pnr}").status_code == 200
+    mongo_server.stop()
+    assert client.get(f"/api/v1/pnr/{pnr}").get_json()["tracking_available"] is False
+    latencies = []
+    end = time.monotonic() + 4.5
+    while time.monotonic() < end:
+        started = time.monotonic()
+        r = client.get(f"/api/v1/pnr/{pnr}")
+        latencies.append(time.monotonic() - started)
+        assert r.status_code == 200 and r.get_json()["prediction_available"] is True
+    assert max(latencies) < 2.0, sorted(latencies)[-5:]  # each look for the store: 0.5 s, or 1 s with the headers
 
 
 def test_store_over_quota_is_like_a_store_down(
