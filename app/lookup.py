@@ -18,9 +18,10 @@ from typing import Any
 from flask import current_app
 
 from . import predictions
+from .histories import HistoryCache
 from .pnr import PnrError, PnrStatus, SourceUnavailable, validate_pnr
 from .sources import Source
-from .store import StoreUnavailable, get_store, utcnow
+from .store import StoreUnavailable, get_store, status_digest, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -84,18 +85,43 @@ def _last_known(pnr: str, source_exc: SourceUnavailable) -> Lookup:
 
 
 def _record(status: PnrStatus, now: dt.datetime) -> tuple[list[PnrStatus], str | None]:
-    """Store the status (seeding the history on a first lookup); the history, or the store's error."""
+    """Store the status if it is new (seeding the history on a first lookup); the history, or the store's error.
+
+    A status the store already holds costs one small read (the history's version) and no write;
+    the history parsed at that version is reused (app.histories).
+    """
     try:
         store = get_store()
-        stored = store.history(status.pnr)
-        if not stored:
+        histories = get_histories()
+        digest = status_digest(status)
+        version = store.history_version(status.pnr)
+        cached = histories.get(status.pnr, version, digest)
+        if cached is not None:
+            return cached, None
+        entries = store.history_entries(status.pnr)
+        known = {d for d, _ in entries}
+        if not entries:
             store.record_history(_source_history(status.pnr, now))
-        if store.record_snapshot(status) or not stored:
-            stored = store.history(status.pnr)
-        return stored, None
+        if digest not in known:
+            store.record_snapshot(status)
+            version = store.history_version(status.pnr)
+            entries = store.history_entries(status.pnr)
+        elif version is None:  # stored before histories had versions
+            version = store.mark_history_changed(status)
+            entries = store.history_entries(status.pnr)
+        histories.put(status.pnr, version, entries)
+        return [s for _, s in entries], None
     except StoreUnavailable as exc:
         log.error("store unavailable, PNR %s shown without history or tracking: %s", status.pnr, exc)
         return [], str(exc)
+
+
+def get_histories() -> HistoryCache:
+    """The process's cache of parsed histories, made on first use."""
+    histories: HistoryCache | None = current_app.extensions.get("pnr_histories")
+    if histories is None:
+        histories = current_app.extensions["pnr_histories"] = HistoryCache()
+    return histories
 
 
 def _source_history(pnr: str, now: dt.datetime) -> list[PnrStatus]:

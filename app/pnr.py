@@ -106,7 +106,9 @@ class SeatStatus:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict; the inverse of `from_dict`."""
-        d = dataclasses.asdict(self)
+        # Field by field rather than dataclasses.asdict, which deep-copies: this runs for every
+        # passenger of every snapshot a lookup shows.
+        d = {name: getattr(self, name) for name in _SEAT_FIELDS}
         d["code"] = self.code.value
         return d
 
@@ -175,7 +177,7 @@ class PnrStatus:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict (ISO dates, UTC datetimes); the inverse of `from_dict`."""
-        d = dataclasses.asdict(self)
+        d = {name: getattr(self, name) for name in _STATUS_FIELDS}
         d["journey_class"] = self.journey_class.value
         d["passengers"] = [p.to_dict() for p in self.passengers]
         for key in ("journey_date", "booking_date"):
@@ -199,6 +201,10 @@ class PnrStatus:
             d[key] = _utc(value) if value else None
         fields = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in fields})
+
+
+_SEAT_FIELDS = tuple(f.name for f in dataclasses.fields(SeatStatus))
+_STATUS_FIELDS = tuple(f.name for f in dataclasses.fields(PnrStatus))
 
 
 def _utc(value: dt.datetime) -> dt.datetime:

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
 import pymongo
+from bson import ObjectId
 from flask import Flask, current_app
 from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
 
@@ -74,7 +75,6 @@ class Store:
         db = self.db
         with _mapped_errors(self):
             db.pnrs.create_index([("expires_at", 1)], expireAfterSeconds=0)
-            db.pnrs.create_index([("last_seen", -1)])
             db.snapshots.create_index([("pnr", 1), ("digest", 1)], unique=True)
             db.snapshots.create_index([("pnr", 1), ("taken_at", 1)])
             db.snapshots.create_index([("expires_at", 1)], expireAfterSeconds=0)
@@ -98,42 +98,72 @@ class Store:
         return end + self.retention
 
     def record_snapshot(self, status: PnrStatus) -> bool:
-        """Store the status if it differs from every stored one; True when it was new."""
-        now = utcnow()
+        """Store the status if it differs from every stored one; True when it was new.
+
+        A status already stored writes nothing: lookups repeat far more often than statuses change,
+        and every write costs the store a commit.
+        """
         d = status.to_dict()
-        digest = _digest(d)
         expires_at = self._expires_at(status)
         with _mapped_errors(self):
-            self.db.pnrs.update_one(
-                {"_id": status.pnr},
-                {
-                    "$set": {
-                        "last_seen": now,
-                        "train_number": status.train_number,
-                        "journey_date": status.journey_date.isoformat(),
-                        "chart_prepared": status.chart_prepared,
-                        "expires_at": expires_at,
-                    },
-                    "$setOnInsert": {"first_seen": now},
-                },
-                upsert=True,
-            )
             try:
                 result = self.db.snapshots.update_one(
-                    {"pnr": status.pnr, "digest": digest},
+                    {"pnr": status.pnr, "digest": _digest(d)},
                     {"$setOnInsert": {"taken_at": status.as_of, "status": d, "expires_at": expires_at}},
                     upsert=True,
                 )
             except DuplicateKeyError:
                 # Two writers raced on the same new snapshot: the other one stored it.
                 return False
-        return result.upserted_id is not None
+            if result.upserted_id is None:
+                return False
+            self._history_changed(status, expires_at)
+        return True
+
+    def _history_changed(self, status: PnrStatus, expires_at: dt.datetime) -> None:
+        """After new snapshots: the PNR's document (retention, journey) and a new history version.
+
+        Written after the snapshots, so that whoever reads a version and then the history never
+        holds a history older than the version says (app.histories relies on it).
+        """
+        now = utcnow()
+        self.db.pnrs.update_one(
+            {"_id": status.pnr},
+            {
+                "$set": {
+                    "changed_at": now,
+                    "history_version": str(ObjectId()),
+                    "train_number": status.train_number,
+                    "journey_date": status.journey_date.isoformat(),
+                    "chart_prepared": status.chart_prepared,
+                    "expires_at": expires_at,
+                },
+                "$setOnInsert": {"first_seen": now},
+            },
+            upsert=True,
+        )
+
+    def mark_history_changed(self, status: PnrStatus) -> str | None:
+        """Give the PNR a new history version (one stored before versions existed); returns it."""
+        with _mapped_errors(self):
+            self._history_changed(status, self._expires_at(status))
+        return self.history_version(status.pnr)
+
+    def history_version(self, pnr: str) -> str | None:
+        """A token that changes whenever a snapshot of the PNR is stored; None for an unknown PNR."""
+        with _mapped_errors(self):
+            doc = self.db.pnrs.find_one({"_id": pnr}, {"history_version": 1})
+        return str(doc["history_version"]) if doc and doc.get("history_version") else None
 
     def history(self, pnr: str) -> list[PnrStatus]:
         """Every stored status of a PNR, oldest first."""
+        return [status for _, status in self.history_entries(pnr)]
+
+    def history_entries(self, pnr: str) -> list[tuple[str, PnrStatus]]:
+        """Every stored status of a PNR with its digest (status_digest), oldest first."""
         with _mapped_errors(self):
-            docs = list(self.db.snapshots.find({"pnr": pnr}, {"status": 1}).sort("taken_at", 1))
-        return [PnrStatus.from_dict(doc["status"]) for doc in docs]
+            docs = list(self.db.snapshots.find({"pnr": pnr}, {"status": 1, "digest": 1}).sort("taken_at", 1))
+        return [(doc["digest"], PnrStatus.from_dict(doc["status"])) for doc in docs]
 
     def last_snapshot(self, pnr: str) -> PnrStatus | None:
         """The newest stored status of a PNR, for answering while the source is down."""
@@ -192,12 +222,15 @@ class Store:
             ))
         with _mapped_errors(self):
             try:
-                return self.db.snapshots.bulk_write(ops, ordered=False).upserted_count
+                stored = self.db.snapshots.bulk_write(ops, ordered=False).upserted_count
             except BulkWriteError as exc:
                 # Only duplicate keys (a racing writer stored the same status) are harmless.
                 if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
                     raise
-                return int(exc.details.get("nUpserted", 0))
+                stored = int(exc.details.get("nUpserted", 0))
+            if stored:
+                self._history_changed(statuses[-1], expires_at)
+        return stored
 
     def subscription(self, token: str) -> dict[str, Any] | None:
         """The subscription a (verified) token names, confirmed or not."""

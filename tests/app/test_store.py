@@ -7,11 +7,13 @@ import multiprocessing
 import time
 from collections.abc import Iterator
 
+import pymongo
 import pytest
+from pymongo import monitoring
 from support import wait_for
 
 from app.pnr import JourneyClass, Passenger, PnrStatus, SeatStatus, StatusCode
-from app.store import Store, StoreUnavailable, connect
+from app.store import Store, StoreUnavailable, connect, status_digest
 
 NOW = dt.datetime(2026, 11, 20, 6, 0, tzinfo=dt.timezone.utc)
 
@@ -139,3 +141,38 @@ def test_a_store_found_down_fails_at_once_until_it_is_seen_again(mongo_server) -
     wait_for(lambda: s.ping() is None, 10, "the store answering again")
     assert s.record_snapshot(make_status("2412345678", 30))
     s.close()
+
+
+def test_a_known_status_writes_nothing_and_a_new_one_changes_the_history_version(mongo_server) -> None:
+    writes: list[str] = []
+
+    class Writes(monitoring.CommandListener):
+        def started(self, event: monitoring.CommandStartedEvent) -> None:
+            if event.command_name in {"insert", "update", "delete", "findAndModify"}:
+                writes.append(event.command_name)
+
+        def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+            pass
+
+        def failed(self, event: monitoring.CommandFailedEvent) -> None:
+            pass
+
+    store = Store(pymongo.MongoClient(mongo_server.uri, event_listeners=[Writes()], tz_aware=True), "pnr_test")
+    try:
+        store.init_indexes()
+        first = make_status("2412345678", 30)
+        assert store.history_version("2412345678") is None
+        assert store.record_snapshot(first)
+        version = store.history_version("2412345678")
+        assert version is not None
+        writes.clear()
+        assert not store.record_snapshot(dataclasses.replace(first, as_of=NOW + dt.timedelta(hours=1)))
+        assert writes == ["update"]  # the snapshot's upsert finds it: no commit, and the PNR's document is left alone
+        assert store.history_version("2412345678") == version
+        assert store.record_snapshot(make_status("2412345678", 21, NOW + dt.timedelta(hours=2)))
+        assert store.history_version("2412345678") not in (None, version)
+        assert [d for d, _ in store.history_entries("2412345678")] == [status_digest(s) for s in store.history("2412345678")]
+        seeded = [make_status("2412345679", wl, NOW + dt.timedelta(hours=wl)) for wl in (3, 2)]
+        assert store.record_history(seeded) == 2 and store.history_version("2412345679") is not None
+    finally:
+        store.close()
