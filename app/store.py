@@ -339,9 +339,16 @@ def failure_cause(exc: PyMongoError) -> str:
 
 
 def connect(uri: str, db_name: str, timeout_ms: int, retention_days: int) -> Store:
-    """A Store on a new client; the client connects lazily, on first use."""
+    """A Store on a new client; the client connects lazily, on first use.
+
+    Every write asks for a journaled acknowledgement (j: true): a subscription the site confirmed
+    must survive the server being killed the moment after, whatever the server's own setting (the
+    embedded db syncs every commit; a MongoDB standalone by default acknowledges before its journal
+    is on disk, and SecantusDB without --sync-on-commit loses the last writes to a SIGKILL).
+    """
     client: pymongo.MongoClient = pymongo.MongoClient(
         uri,
+        journal=True,
         serverSelectionTimeoutMS=timeout_ms,
         connectTimeoutMS=timeout_ms,
         socketTimeoutMS=max(timeout_ms * 4, 5000),

@@ -1,6 +1,7 @@
 """Helpers for tests: free loopback ports, waiting with a deadline, a real database and SMTP server."""
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import os
@@ -22,6 +23,7 @@ from typing import Any
 
 import pymongo
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import MISSING
 
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parent.parent
@@ -53,9 +55,11 @@ def wait_for(condition: Callable[[], Any], deadline_s: float, what: str, interva
 class MongoServer:
     """A SecantusDB server process on its own port and data directory."""
 
-    def __init__(self, data_dir: Path, port: int | None = None):
+    def __init__(self, data_dir: Path, port: int | None = None, sync_on_commit: bool = True):
         self.data_dir = data_dir
         self.port = port or free_port()
+        # The kit's db runs with --sync-on-commit; without it, durability is up to each write's concern.
+        self.sync_on_commit = sync_on_commit
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -67,7 +71,8 @@ class MongoServer:
         with open(self.data_dir.parent / f"db-{self.port}.log", "ab") as log:
             self.proc = subprocess.Popen(
                 [str(BIN / "secantusd-py"), "--host", "127.0.0.1", "--port", str(self.port), "--storage-path",
-                 str(self.data_dir), "--sync-on-commit", "--enable-test-commands", "--log-level", "WARNING"],
+                 str(self.data_dir), *(["--sync-on-commit"] if self.sync_on_commit else []),
+                 "--enable-test-commands", "--log-level", "WARNING"],
                 stdout=subprocess.DEVNULL, stderr=log,
             )
         client: pymongo.MongoClient = pymongo.MongoClient(self.uri, serverSelectionTimeoutMS=500)
@@ -98,6 +103,8 @@ class SmtpSink:
         self.envelopes: list[list[str]] = []
         self._lock = threading.Lock()
         self.controller: Controller | None = None
+        self.holding_quit = False
+        self.quits_held = 0
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
@@ -106,12 +113,22 @@ class SmtpSink:
             self.envelopes.append(list(envelope.rcpt_tos))
         return "250 OK"
 
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> Any:
+        """While `holding_quit`, a client saying goodbye after its mail is accepted waits for the answer."""
+        if self.holding_quit:
+            with self._lock:
+                self.quits_held += 1
+            while self.holding_quit:
+                await asyncio.sleep(0.01)
+        return MISSING
+
     def start(self) -> SmtpSink:
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
         self.controller.start()
         return self
 
     def stop(self) -> None:
+        self.holding_quit = False
         if self.controller is not None:
             self.controller.stop()
             self.controller = None

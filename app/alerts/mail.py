@@ -17,7 +17,7 @@ import socket
 import ssl
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
@@ -139,8 +139,14 @@ def settings_for_command(prog: str) -> MailSettings | None:
         return None
 
 
-def smtp_send(settings: MailSettings, message: EmailMessage) -> None:
-    """Hand one message to the SMTP server; raises OSError/SMTPException on failure."""
+def smtp_send(settings: MailSettings, message: EmailMessage, accepted: Callable[[], None] | None = None) -> None:
+    """Hand one message to the SMTP server; raises OSError/SMTPException when it is not accepted.
+
+    `accepted` runs the moment the server has taken the message (its reply to DATA), before the
+    goodbye: a sender that forgets the message there can be killed between the server's acceptance
+    and that record only for the time of one reply, so a re-send after a crash stays rare. Once the
+    message is accepted, a failing goodbye is no failure: re-sending would deliver it twice.
+    """
     recipients = [a for _, a in email.utils.getaddresses(message.get_all("To", []) + message.get_all("Cc", []))]
     recipients = recipients or list(settings.recipients)
     if settings.security == "ssl":
@@ -149,12 +155,24 @@ def smtp_send(settings: MailSettings, message: EmailMessage) -> None:
         )
     else:
         smtp = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout_s)
-    with smtp:
+    try:
         if settings.security == "starttls":
             smtp.starttls(context=ssl.create_default_context())
         if settings.user:
             smtp.login(settings.user, settings.password)
         smtp.send_message(message, from_addr=email.utils.parseaddr(settings.sender)[1], to_addrs=recipients)
+        if accepted is not None:
+            accepted()
+    finally:
+        _goodbye(smtp)
+
+
+def _goodbye(smtp: smtplib.SMTP) -> None:
+    """QUIT, or just close when the server is gone or answers it badly."""
+    try:
+        smtp.quit()
+    except (smtplib.SMTPException, OSError):
+        smtp.close()
 
 
 def complete(message: EmailMessage, settings: MailSettings) -> EmailMessage:
@@ -217,7 +235,8 @@ def _send_claimed(settings: MailSettings, path: Path, f: Any) -> bool | None:
     if os.stat(path).st_ino != os.fstat(f.fileno()).st_ino:
         return None
     try:
-        smtp_send(settings, parse_piped(f.read()))
+        # Removed as soon as the server has it, still under the lock: a crash after that cannot send it again.
+        smtp_send(settings, parse_piped(f.read()), accepted=lambda: os.unlink(path))
     except (smtplib.SMTPException, OSError) as exc:
         if not isinstance(exc, smtplib.SMTPException) or not permanent(exc):
             raise
@@ -226,7 +245,6 @@ def _send_claimed(settings: MailSettings, path: Path, f: Any) -> bool | None:
         os.replace(path, rejected / path.name)
         log.error("SMTP refused %s for good (%s); moved to %s/", path.name, exc, rejected)
         return False
-    os.unlink(path)
     return True
 
 

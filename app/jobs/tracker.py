@@ -3,6 +3,11 @@
 Each subscription remembers the status it was last mailed, so a subscriber hears of every change
 once, whether the tracker or a visitor's lookup saw it first. The mail at the final chart carries
 the final result and is the last one; a PNR the source no longer knows ends its subscriptions.
+
+A mail is spooled (on disk, under a Message-ID fixed by subscriber and status) before the
+subscription is marked as told, and sent after: a tracker killed before the mark spools the same
+file again on restart, one killed after it leaves the mail to the outbox. Only a kill between the
+SMTP server's acceptance and the spool file's removal sends it twice, as the same message.
 """
 from __future__ import annotations
 
@@ -14,11 +19,12 @@ import click
 from flask import current_app
 
 from .. import predictions
-from ..alerts import MailSettings, bound, deliver
+from ..alerts import MailSettings, bound
+from ..alerts.mail import complete, send_or_keep, spool
 from ..lookup import get_source
 from ..pnr import PnrError, PnrNotFound, PnrStatus
 from ..store import Store, StoreUnavailable, get_store, status_digest, utcnow
-from ..web.mails import change_mail
+from ..web.mails import change_mail, change_message_id
 from .loop import every_option, run_every
 
 log = logging.getLogger(__name__)
@@ -54,8 +60,11 @@ def poll(store: Store, settings: MailSettings, pnr: str, now: dt.datetime, count
     final = status.chart_prepared or status.train_cancelled
     for sub in waiting:
         previous = PnrStatus.from_dict(sub["notified_status"]) if sub.get("notified_status") else None
-        deliver(settings, change_mail(status, previous, sub["email"], sub["token"], chances, note))
+        message = change_mail(status, previous, sub["email"], sub["token"], chances, note)
+        message["Message-ID"] = change_message_id(sub["token"], digest)
+        path = spool(settings, complete(message, settings))
         store.mark_notified(sub["token"], status, final=final)
+        send_or_keep(settings, path)
         counts["mailed"] += 1
 
 

@@ -6,8 +6,10 @@ mistyped link is refused before the store is asked, and a confirmation link expi
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from email.message import EmailMessage
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -19,7 +21,7 @@ CONFIRM_SALT = "pnr.me track confirm"
 UNSUBSCRIBE_SALT = "pnr.me track unsubscribe"
 IST = ZoneInfo("Asia/Kolkata")
 
-__all__ = ["BadLink", "change_mail", "confirmation_mail", "public_url", "read_link", "sign"]
+__all__ = ["BadLink", "change_mail", "change_message_id", "confirmation_mail", "public_url", "read_link", "sign"]
 
 
 class BadLink(ValueError):
@@ -50,6 +52,14 @@ def public_url(endpoint: str, **values: Any) -> str:
     """An absolute address on the public site, built without a request (the tracker has none)."""
     path = current_app.url_map.bind("localhost").build(endpoint, values)
     return current_app.config["PUBLIC_URL"].rstrip("/") + path
+
+
+def change_message_id(token: str, status_digest: str) -> str:
+    """The one Message-ID of the mail telling one subscriber one status: a copy sent again after a
+    crash is the same message to the reader's mail program, and spooling it again replaces it."""
+    key = hashlib.sha256(f"{token}|{status_digest}".encode()).hexdigest()[:32]  # the token is a secret
+    host = urlsplit(current_app.config["PUBLIC_URL"]).hostname or "localhost"
+    return f"<change-{key}@{host}>"
 
 
 def _ist(moment: dt.datetime) -> str:

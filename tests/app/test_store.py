@@ -4,18 +4,20 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import multiprocessing
+import signal
 import time
 from collections.abc import Iterator
 
 import pymongo
 import pytest
 from pymongo import monitoring
-from support import wait_for
+from support import MongoServer, wait_for
 
 from app.pnr import JourneyClass, Passenger, PnrStatus, SeatStatus, StatusCode
 from app.store import Store, StoreUnavailable, connect, status_digest
 
 NOW = dt.datetime(2026, 11, 20, 6, 0, tzinfo=dt.timezone.utc)
+ACKNOWLEDGED_BEFORE_KILL = 300
 
 
 def make_status(pnr: str, wl: int, as_of: dt.datetime = NOW) -> PnrStatus:
@@ -176,3 +178,28 @@ def test_a_known_status_writes_nothing_and_a_new_one_changes_the_history_version
         assert store.record_history(seeded) == 2 and store.history_version("2412345679") is not None
     finally:
         store.close()
+
+
+def test_acknowledged_writes_survive_a_killed_server_that_does_not_sync_every_commit(tmp_path) -> None:
+    # The kit's db syncs every commit; the store must not depend on that (a MongoDB standalone does not).
+    server = MongoServer(tmp_path / "db", sync_on_commit=False)
+    server.start()
+    stores: list[Store] = []
+    try:
+        stores.append(store := connect(server.uri, "pnr_test", 1000, 30))
+        store.init_indexes()
+        acknowledged = []
+        for i in range(ACKNOWLEDGED_BEFORE_KILL):
+            store.subscribe("2412345678", f"s{i}@example.org", dt.date(2026, 12, 1))
+            acknowledged.append(f"s{i}@example.org")
+        store.record_snapshot(make_status("2412345678", 30))
+        server.stop(signal.SIGKILL)
+        server.start()
+        stores.append(store := connect(server.uri, "pnr_test", 1000, 30))
+        stored = {doc["email"] for doc in store.db.subscriptions.find({}, {"email": 1})}
+        assert [a for a in acknowledged if a not in stored] == []
+        assert store.last_snapshot("2412345678") == make_status("2412345678", 30)
+    finally:
+        for s in stores:
+            s.close()
+        server.stop()

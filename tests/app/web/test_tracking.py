@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -187,3 +188,37 @@ def test_the_job_refuses_a_time_it_cannot_read(tmp_path: Path, shared_mongo: Mon
     done = subprocess.run([str(BIN / "flask"), "--app", "app", "tracker", "--once", "--now", "yesterday"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2 and "expected an ISO time" in done.stderr
+
+
+def job_environment(site: Flask) -> dict[str, str]:
+    """The site's settings as the PNR_* environment supervisord gives a job."""
+    names = site_config(Path("var"), "", "", [], 0)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PNR_")}
+    return {**env, **as_environment({name: site.config[name] for name in names}), "PATH": f"{BIN}:{env['PATH']}"}
+
+
+def test_a_tracker_killed_once_the_server_has_the_change_mail_does_not_mail_it_again(site: Flask,
+                                                                                     smtp_sink: SmtpSink) -> None:
+    client = site.test_client()
+    pnr, next_change, _ = coming_change(site, utcnow())
+    ask_to_track(client, pnr)
+    confirm(client, smtp_sink)
+    env = job_environment(site)
+    tracker_once = [str(BIN / "flask"), "--app", "app", "tracker", "--once", "--now", next_change.isoformat()]
+
+    # The server has the change mail and the tracker waits for the answer to its goodbye: killed there.
+    smtp_sink.holding_quit = True
+    job = subprocess.Popen(tracker_once, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)
+    try:
+        wait_for(lambda: smtp_sink.quits_held, 60, "the tracker saying goodbye after the change mail")
+    finally:
+        os.killpg(job.pid, signal.SIGKILL)
+        job.wait()
+        smtp_sink.holding_quit = False
+
+    for again in (tracker_once, [str(BIN / "flask"), "--app", "app", "outbox", "--once"]):
+        done = subprocess.run(again, cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+    changes = [m for m in mails_to(smtp_sink, ADDRESS) if m["Subject"].startswith(f"PNR {pnr}: ")]
+    assert len(changes) == 1
