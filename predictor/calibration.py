@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import optimize, special
+from scipy import special
 
 MAPS = ("rac_cnf", "rac_any", "plain")
 IDENTITY = (0.0, 1.0)
@@ -48,6 +48,8 @@ def fit_map(p: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     data to learn from."""
     if len(p) < MIN_ROWS or min(int(y.sum()), int(len(y) - y.sum())) < MIN_EACH:
         return IDENTITY
+    from scipy import optimize  # fitting only: the daemon starts faster without it (a restart is an outage)
+
     x = logit(p)
     n = len(x)
 

@@ -78,3 +78,13 @@ def test_the_model_file_carries_the_maps_and_refuses_bad_ones(tmp_path) -> None:
     for bad in ({"plain": [0.1]}, {"plain": [0.0, 50.0]}, {"other": [0.0, 1.0]}, {"plain": [float("nan"), 1.0]}, []):
         with pytest.raises(ModelFileError, match="calibration"):
             Model({**base.parameters, "calibration": bad})
+
+
+def test_the_daemon_does_not_load_what_only_fitting_needs() -> None:
+    """A killed predictor is an outage until its successor has imported everything: keep it short."""
+    import subprocess
+    import sys
+
+    code = "import sys, predictor.__main__, predictor.model; print(sorted(m for m in sys.modules if m.startswith(('scipy.optimize', 'app'))))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]"
