@@ -11,8 +11,11 @@ predictions would teach the wrong lesson (there, the queue offsets are known and
 under-confident).
 
 Three maps: P(CNF) and P(CNF or RAC) where RAC places stand between the waitlist and a berth, and
-the one probability of queues without them. A map is (a, b): p' = sigmoid(a + b logit p); the
-identity is (0, 1), and a model file without maps predicts as it was fitted.
+the one probability of queues without them. A map is beta calibration (Kull, Silva Filho and
+Flach, 2017), (a, b, c): p' = sigmoid(a + b log p - c log(1 - p)); the identity is (0, 1, 1), and
+a model file without maps predicts as it was fitted. Unlike a logistic map on logit p (b = c), it
+can pull the low probabilities down while pushing the high ones up, which is how the structure
+errs (held-out, 320 train-dates: ECE 0.048 raw, 0.025 with b = c, 0.015 with both).
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ import numpy as np
 from scipy import special
 
 MAPS = ("rac_cnf", "rac_any", "plain")
-IDENTITY = (0.0, 1.0)
+IDENTITY = (0.0, 1.0, 1.0)
 LOGIT_LIMIT = 12.0  # probabilities within 6e-6 of 0 or 1 say no more than that
 PRIOR_SD = 1.0  # weak pull towards the identity: a map from few rows stays near it
 SLOPE_LIMITS = (0.2, 5.0)
@@ -30,42 +33,40 @@ MIN_ROWS = 200
 MIN_EACH = 20  # fewer rows than this of either outcome: nothing to learn the map from
 
 
-def logit(p: np.ndarray) -> np.ndarray:
-    """log(p / (1 - p)), held within LOGIT_LIMIT."""
+def _design(p: np.ndarray) -> np.ndarray:
+    """Columns 1, log p, -log(1 - p), with p held within LOGIT_LIMIT of 0 and 1."""
     p = np.clip(p, special.expit(-LOGIT_LIMIT), special.expit(LOGIT_LIMIT))
-    return np.asarray(special.logit(p))
+    return np.column_stack([np.ones_like(p), np.log(p), -np.log1p(-p)])
 
 
-def apply(ab: tuple[float, float] | list[float], p: np.ndarray) -> np.ndarray:
-    """p' = sigmoid(a + b logit p); exact 0 and 1 stay where they are."""
-    a, b = ab
-    out = np.asarray(special.expit(a + b * logit(p)))
+def apply(abc: tuple[float, ...] | list[float], p: np.ndarray) -> np.ndarray:
+    """p' = sigmoid(a + b log p - c log(1 - p)); exact 0 and 1 stay where they are."""
+    p = np.asarray(p, dtype=float)
+    out = np.asarray(special.expit(_design(p) @ np.asarray(abc, dtype=float)))
     return np.where((p <= 0.0) | (p >= 1.0), p, out)
 
 
-def fit_map(p: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Maximum a posteriori (a, b) for outcomes y in {0, 1} predicted as p; identity if too little
-    data to learn from."""
+def fit_map(p: np.ndarray, y: np.ndarray) -> tuple[float, ...]:
+    """Maximum a posteriori (a, b, c) for outcomes y in {0, 1} predicted as p; identity if too
+    little data to learn from."""
     if len(p) < MIN_ROWS or min(int(y.sum()), int(len(y) - y.sum())) < MIN_EACH:
         return IDENTITY
     from scipy import optimize  # fitting only: the daemon starts faster without it (a restart is an outage)
 
-    x = logit(p)
+    x = _design(p)
     n = len(x)
+    identity = np.array(IDENTITY)
 
     def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        a, b = theta
-        z = a + b * x
-        # -log-likelihood of Bernoulli(sigmoid(z)), stable: log(1 + e^z) - y z
-        nll = np.logaddexp(0.0, z) - y * z
-        resid = special.expit(z) - y
-        prior = ((a / PRIOR_SD) ** 2 + ((b - 1.0) / PRIOR_SD) ** 2) / 2
-        grad = np.array([resid.sum() + a / PRIOR_SD**2, (resid * x).sum() + (b - 1.0) / PRIOR_SD**2])
+        z = x @ theta
+        nll = np.logaddexp(0.0, z) - y * z  # -log-likelihood of Bernoulli(sigmoid(z)), stable
+        prior = np.sum(((theta - identity) / PRIOR_SD) ** 2) / 2
+        grad = x.T @ (special.expit(z) - y) + (theta - identity) / PRIOR_SD**2
         return float((nll.sum() + prior) / n), grad / n
 
-    res = optimize.minimize(objective, np.array(IDENTITY), jac=True, method="L-BFGS-B",
-                            bounds=[(-LOGIT_LIMIT, LOGIT_LIMIT), SLOPE_LIMITS])
-    return float(res.x[0]), float(res.x[1])
+    res = optimize.minimize(objective, identity, jac=True, method="L-BFGS-B",
+                            bounds=[(-LOGIT_LIMIT, LOGIT_LIMIT), SLOPE_LIMITS, SLOPE_LIMITS])
+    return tuple(float(t) for t in res.x)
 
 
 def fit_maps(p_cnf: np.ndarray, p_any: np.ndarray, has_rac: np.ndarray, codes: np.ndarray) -> dict[str, list[float]]:

@@ -150,19 +150,19 @@ class Model:
 
     @staticmethod
     def _maps(value: object) -> dict[str, list[float]]:
-        """Recalibration maps (calibration.py), each [a, b]; missing ones are the identity."""
+        """Recalibration maps (calibration.py), each [a, b, c]; missing ones are the identity."""
         if not isinstance(value, dict) or set(value) - set(calibration.MAPS):
             raise ModelFileError(f"calibration must be an object with some of {', '.join(calibration.MAPS)}")
         maps = {}
         for name in calibration.MAPS:
-            ab = value.get(name, list(calibration.IDENTITY))
-            if (not isinstance(ab, list) or len(ab) != 2
-                    or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x) for x in ab)):
-                raise ModelFileError(f"calibration[{name!r}] must be two finite numbers")
+            abc = value.get(name, list(calibration.IDENTITY))
+            if (not isinstance(abc, list) or len(abc) != len(calibration.IDENTITY)
+                    or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x) for x in abc)):
+                raise ModelFileError(f"calibration[{name!r}] must be {len(calibration.IDENTITY)} finite numbers")
             lo, hi = calibration.SLOPE_LIMITS
-            if not lo <= ab[1] <= hi:
-                raise ModelFileError(f"calibration[{name!r}] slope must be in [{lo}, {hi}]")
-            maps[name] = [float(ab[0]), float(ab[1])]
+            if not all(lo <= x <= hi for x in abc[1:]):
+                raise ModelFileError(f"calibration[{name!r}] slopes must be in [{lo}, {hi}]")
+            maps[name] = [float(x) for x in abc]
         return maps
 
     def rac_places(self, f: Features) -> np.ndarray:

@@ -10,30 +10,32 @@ from predictor.model import Model, ModelFileError
 from predictor.synthetic import random_items, reference_model
 
 
-def _distorted(a: float, b: float, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Predictions p whose true probability is sigmoid(a + b logit p), and outcomes drawn from it."""
+def _distorted(abc: tuple[float, float, float], n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Predictions p whose true probability is sigmoid(a + b log p - c log(1 - p)), and outcomes
+    drawn from it."""
+    a, b, c = abc
     rng = np.random.default_rng(seed)
     p = special.expit(rng.normal(0.0, 2.0, n))
-    truth = special.expit(a + b * special.logit(p))
+    truth = special.expit(a + b * np.log(p) - c * np.log1p(-p))
     return p, (rng.random(n) < truth).astype(float)
 
 
 def test_a_map_is_learnt_back_from_outcomes() -> None:
-    p, y = _distorted(-0.7, 0.8, 40_000, seed=1)
-    a, b = calibration.fit_map(p, y)
-    assert a == pytest.approx(-0.7, abs=0.06) and b == pytest.approx(0.8, abs=0.05)
-    fixed = calibration.apply((a, b), p)
-    p_test, y_test = _distorted(-0.7, 0.8, 40_000, seed=2)
+    true = (-0.5, 1.3, 0.7)  # low probabilities too high, high ones too low
+    p, y = _distorted(true, 60_000, seed=1)
+    fitted = calibration.fit_map(p, y)
+    assert fitted == pytest.approx(true, abs=0.08)
+    p_test, y_test = _distorted(true, 60_000, seed=2)
     from predictor.evaluate import calibration_error
 
-    assert calibration_error(calibration.apply((a, b), p_test), y_test) < 0.5 * calibration_error(p_test, y_test)
+    assert calibration_error(calibration.apply(fitted, p_test), y_test) < 0.3 * calibration_error(p_test, y_test)
+    fixed = calibration.apply(fitted, p)
     assert np.all(np.diff(fixed[np.argsort(p)]) >= 0)  # a map keeps the order of the predictions
 
 
 def test_calibrated_predictions_stay_calibrated() -> None:
-    p, y = _distorted(0.0, 1.0, 20_000, seed=3)
-    a, b = calibration.fit_map(p, y)
-    assert abs(a) < 0.06 and abs(b - 1.0) < 0.05
+    p, y = _distorted(calibration.IDENTITY, 20_000, seed=3)
+    assert calibration.fit_map(p, y) == pytest.approx(calibration.IDENTITY, abs=0.08)
 
 
 @pytest.mark.parametrize("n, positives", [(50, 25), (5000, 3)])
@@ -49,7 +51,7 @@ def test_calibrated_keeps_cnf_below_cnf_or_rac_and_equal_without_rac() -> None:
     p_cnf = p_any * rng.random(1000)
     has_rac = rng.random(1000) < 0.5
     p_cnf = np.where(has_rac, p_cnf, p_any)
-    maps = {"rac_cnf": [2.0, 1.5], "rac_any": [-1.0, 0.7], "plain": [0.3, 1.2]}
+    maps = {"rac_cnf": [2.0, 1.5, 1.0], "rac_any": [-1.0, 0.7, 1.4], "plain": [0.3, 1.2, 0.9]}
     cnf, any_ = calibration.calibrated(maps, p_cnf, p_any, has_rac)
     assert np.all(cnf <= any_) and np.all(cnf[~has_rac] == any_[~has_rac])
     assert np.allclose(any_[~has_rac], calibration.apply(maps["plain"], p_any[~has_rac]))
@@ -66,7 +68,7 @@ def test_folds_keep_a_journey_together() -> None:
 
 def test_the_model_file_carries_the_maps_and_refuses_bad_ones(tmp_path) -> None:
     base = reference_model()
-    maps = {"rac_cnf": [-0.5, 0.9], "rac_any": [-0.2, 1.1], "plain": [0.1, 1.0]}
+    maps = {"rac_cnf": [-0.5, 0.9, 1.1], "rac_any": [-0.2, 1.1, 1.0], "plain": [0.1, 1.0, 0.8]}
     model = Model({**base.parameters, "calibration": maps})
     model.save(tmp_path / "m.json")
     loaded = Model.load(tmp_path / "m.json")
@@ -75,7 +77,8 @@ def test_the_model_file_carries_the_maps_and_refuses_bad_ones(tmp_path) -> None:
     before = [r["p_cnf"] + r["p_rac"] for r in base.predict(items)]
     after = [r["p_cnf"] + r["p_rac"] for r in loaded.predict(items)]
     assert before != after and all(0.0 <= p <= 1.0 + 1e-12 for p in after)
-    for bad in ({"plain": [0.1]}, {"plain": [0.0, 50.0]}, {"other": [0.0, 1.0]}, {"plain": [float("nan"), 1.0]}, []):
+    for bad in ({"plain": [0.1, 1.0]}, {"plain": [0.0, 50.0, 1.0]}, {"plain": [0.0, 1.0, -1.0]},
+                {"other": [0.0, 1.0, 1.0]}, {"plain": [float("nan"), 1.0, 1.0]}, []):
         with pytest.raises(ModelFileError, match="calibration"):
             Model({**base.parameters, "calibration": bad})
 
