@@ -58,15 +58,19 @@ def request_context() -> dict[str, str]:
 
 
 def failure_cause(record: logging.LogRecord) -> str:
-    """The `alert_cause` of the exception logged, or of one passed as an argument of the message:
-    the same message about a dependency with another cause (a store down, then over quota) is
-    another alert, not a repeat to hold for the digest."""
+    """The `alert_cause` of the exception logged, or of one passed as an argument of the message,
+    with the exception's class ("StoreUnavailable: quota exceeded (error 12501)"); "" if none.
+
+    A dependency failing for one cause is one alert of a program, wherever in it it was noticed (a
+    lookup, the rate limiter): the on-call hears of the store over quota once, then a digest. The
+    same dependency failing for another cause (down, then over quota) is another alert, not a
+    repeat to hold for the digest."""
     exc = record.exc_info[1] if record.exc_info else None
     args = record.args if isinstance(record.args, tuple) else ()
     for candidate in (exc, *args):
         cause = getattr(candidate, "alert_cause", None)
         if isinstance(cause, str):
-            return cause
+            return f"{type(candidate).__name__}: {cause}"
     return ""
 
 
@@ -119,8 +123,10 @@ class MailHandler(logging.Handler):
             "",
             text,
         ]
+        cause = failure_cause(record)
         return Alert(
-            fingerprint=f"error|{self.program}|{record.name}|{template}|{exc_name}|{_last_frame(tb)}|{failure_cause(record)}",
+            fingerprint=(f"error|{self.program}|{cause}" if cause else
+                         f"error|{self.program}|{record.name}|{template}|{exc_name}|{_last_frame(tb)}"),
             program=self.program,
             kind="error",
             label=one_line(f"{where}: {exc_name or first_line}", 120),

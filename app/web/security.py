@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 import pymongo
+from pymongo.errors import PyMongoError
 from flask import Blueprint, Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -20,6 +21,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
 from ..config import SETTINGS, SettingsError
+from ..store import StoreUnavailable, failure_cause
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,29 @@ class SharedCounts(MongoDBStorage):
 
     def __del__(self) -> None:
         self.close()
+
+    # A store that refuses the counts (over quota, say) while every lookup's own reads still work
+    # would otherwise go unnoticed: Flask-Limiter only warns and counts in memory meanwhile. The
+    # error names the store's cause, so it is the same alert as the lookups' own store errors.
+    def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+        try:
+            return bool(super().acquire_entry(key, limit, expiry, amount))
+        except PyMongoError as exc:
+            _report(exc)
+            raise
+
+    def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
+        try:
+            return super().get_moving_window(key, limit, expiry)
+        except PyMongoError as exc:
+            _report(exc)
+            raise
+
+
+def _report(exc: PyMongoError) -> None:
+    cause = failure_cause(exc)
+    log.error("store unavailable, rate-limit counts kept per worker meanwhile: %s",
+              StoreUnavailable(f"{cause}: {type(exc).__name__}: {exc}", cause))
 
 
 def check_production(app: Flask) -> None:

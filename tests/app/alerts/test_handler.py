@@ -152,3 +152,36 @@ def test_no_error_mail_in_tests_debug_or_when_switched_off(tmp_path: Path, confi
     init_app(app, "web")
     assert not any(isinstance(h, MailHandler) for h in logging.getLogger().handlers)
     assert app.config["ALERT_DIGEST_S"] > 0  # the alert settings are there either way
+
+
+def test_the_rate_limiter_refused_by_a_store_over_quota_is_the_same_alert_as_the_lookups(
+    mongo_server, smtp_sink, tmp_path: Path, attach
+) -> None:
+    """Lookups of known statuses write nothing: a store over quota shows first in the limiter's
+    counts, which Flask-Limiter only warns about. It must be mailed, and as the same alert as the
+    lookups' own errors of that cause, not a second one."""
+    from app.web.security import SharedCounts
+
+    settings = settings_for(smtp_sink.port, tmp_path)
+    handler = attach(MailHandler(settings, "web", host="web1"))
+    counts = SharedCounts(f"{SharedCounts.SCHEME_PREFIX}{mongo_server.uri}", database_name="pnr_limits")
+    store = connect(mongo_server.uri, "pnr_test", 2000, 30)
+    store.client.admin.command("configureFailPoint", "failCommand", mode="alwaysOn", data={
+        "failCommands": ["insert", "update", "delete", "findAndModify"], "errorCode": 12501, "errmsg": "quota exceeded"})
+    try:
+        for _ in range(3):
+            with pytest.raises(Exception):
+                counts.acquire_entry("pnr/lookup/127.0.0.1", 30, 60)
+        try:
+            store.subscribe("2412345678", "someone@example.in", dt.date(2027, 1, 20))
+        except StoreUnavailable as exc:  # as app.lookup logs it
+            log.error("store unavailable, PNR %s shown without history or tracking: %s", "2412345678", exc)
+    finally:
+        store.client.admin.command("configureFailPoint", "failCommand", mode="off")
+        store.close()
+        counts.close()
+    handler.close()
+    mails = smtp_sink.received()
+    assert len(mails) == 1, [m["Subject"] for m in mails]
+    assert "rate-limit counts" in mails[0]["Subject"] and "quota exceeded" in mails[0]["Subject"]
+    assert flush(settings, now=9e9, host="web1") == 1  # the lookup's error: a repeat, in the digest
