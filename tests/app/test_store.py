@@ -14,6 +14,7 @@ from pymongo import monitoring
 from support import MongoServer, wait_for
 
 from app.pnr import JourneyClass, Passenger, PnrStatus, SeatStatus, StatusCode
+from app import store as store_module
 from app.store import Store, StoreUnavailable, connect, status_digest
 
 NOW = dt.datetime(2026, 11, 20, 6, 0, tzinfo=dt.timezone.utc)
@@ -70,6 +71,34 @@ def test_retention_purges_only_expired(store: Store) -> None:
     assert store.purge_expired(NOW)["snapshots"] == 0
     purged = store.purge_expired(dt.datetime(2027, 1, 15, tzinfo=dt.timezone.utc))
     assert purged == {"snapshots": 1, "subscriptions": 0, "pnrs": 1}
+
+
+def test_retention_deletes_a_backlog_in_bounded_commands(mongo_server, monkeypatch) -> None:
+    # A backlog in one delete_many outlasts the client's socket timeout: the janitor then reports
+    # a busy store as unavailable. Expiry dates lie past the real clock, so no TTL monitor interferes.
+    monkeypatch.setattr(store_module, "PURGE_BATCH", 50, raising=False)
+    purge_at = dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc)
+    expired_at, live_at = purge_at - dt.timedelta(days=1), purge_at + dt.timedelta(days=1)
+    expired = {"snapshots": 300, "subscriptions": 120, "pnrs": 50}
+    listener = StartedCommands({"delete"})
+    store = Store(pymongo.MongoClient(mongo_server.uri, event_listeners=[listener], tz_aware=True), "pnr_test")
+    try:
+        store.init_indexes()
+        for name, count in expired.items():
+            store.db[name].insert_many(
+                [{"pnr": f"24{i:08d}", "digest": f"e{i}", "token": f"e{i}", "email": f"e{i}@example.org", "expires_at": expired_at} for i in range(count)]
+                + [{"pnr": f"25{i:08d}", "digest": f"l{i}", "token": f"l{i}", "email": f"l{i}@example.org", "expires_at": live_at} for i in range(20)]
+            )
+        listener.commands.clear()
+        assert store.purge_expired(purge_at) == expired
+        for name in expired:
+            assert store.db[name].count_documents({"expires_at": {"$lt": purge_at}}) == 0
+            assert store.db[name].count_documents({"expires_at": live_at}) == 20
+        sizes = [len(cmd["deletes"][0]["q"].get("_id", {}).get("$in", ())) for _, cmd in listener.commands]
+        assert sizes and all(0 < size <= 50 for size in sizes), sizes
+        assert sum(sizes) == sum(expired.values())
+    finally:
+        store.close()
 
 
 def _writer(uri: str, seed: int, pnrs: list[str], positions: list[int]) -> None:
@@ -145,21 +174,28 @@ def test_a_store_found_down_fails_at_once_until_it_is_seen_again(mongo_server) -
     s.close()
 
 
+class StartedCommands(monitoring.CommandListener):
+    """Keeps the commands a client sends whose name is in `names`, in order."""
+
+    def __init__(self, names: set[str]):
+        self.names = names
+        self.commands: list[tuple[str, dict]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name in self.names:
+            self.commands.append((event.command_name, dict(event.command)))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
 def test_a_known_status_writes_nothing_and_a_new_one_changes_the_history_version(mongo_server) -> None:
-    writes: list[str] = []
-
-    class Writes(monitoring.CommandListener):
-        def started(self, event: monitoring.CommandStartedEvent) -> None:
-            if event.command_name in {"insert", "update", "delete", "findAndModify"}:
-                writes.append(event.command_name)
-
-        def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-            pass
-
-        def failed(self, event: monitoring.CommandFailedEvent) -> None:
-            pass
-
-    store = Store(pymongo.MongoClient(mongo_server.uri, event_listeners=[Writes()], tz_aware=True), "pnr_test")
+    listener = StartedCommands({"insert", "update", "delete", "findAndModify"})
+    writes = listener.commands
+    store = Store(pymongo.MongoClient(mongo_server.uri, event_listeners=[listener], tz_aware=True), "pnr_test")
     try:
         store.init_indexes()
         first = make_status("2412345678", 30)
@@ -169,7 +205,7 @@ def test_a_known_status_writes_nothing_and_a_new_one_changes_the_history_version
         assert version is not None
         writes.clear()
         assert not store.record_snapshot(dataclasses.replace(first, as_of=NOW + dt.timedelta(hours=1)))
-        assert writes == ["update"]  # the snapshot's upsert finds it: no commit, and the PNR's document is left alone
+        assert [name for name, _ in writes] == ["update"]  # the snapshot's upsert finds it: no commit, and the PNR's document is left alone
         assert store.history_version("2412345678") == version
         assert store.record_snapshot(make_status("2412345678", 21, NOW + dt.timedelta(hours=2)))
         assert store.history_version("2412345678") not in (None, version)
