@@ -28,6 +28,7 @@ import dataclasses
 import json
 import os
 import platform
+import random
 import resource
 import runpy
 import shutil
@@ -172,7 +173,7 @@ def wrk(binary: str, target: Target, pnr_file: Path, concurrency: int, seconds: 
     """One wrk run against a target, rotating PNRs and client addresses (bench/rotate.lua)."""
     cmd = [binary, f"-t{min(WRK_THREADS, concurrency)}", f"-c{concurrency}", f"-d{seconds}s",
            "--timeout", f"{WRK_TIMEOUT_S}s", "-s", str(LUA), target.base_url, "--",
-           target.prefix, str(pnr_file), target.expected, str(CLIENT_ADDRESSES)]
+           target.prefix, str(pnr_file), target.expected, str(CLIENT_ADDRESSES), str(random.randrange(2**20))]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=False)
     for line in out.stdout.splitlines():
         if line.startswith("WRK_RESULT "):

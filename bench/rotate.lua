@@ -2,7 +2,7 @@
 -- from the next client address of a pool, so that many PNRs are looked up and no single address
 -- meets the site's per-client rate limit; every answer's status and body are checked.
 --
---   wrk ... -s rotate.lua URL -- PATH_PREFIX PNR_FILE EXPECTED_TEXT CLIENT_ADDRESSES
+--   wrk ... -s rotate.lua URL -- PATH_PREFIX PNR_FILE EXPECTED_TEXT CLIENT_ADDRESSES START
 --
 -- done() prints one line, "WRK_RESULT {json}", that bench.load reads.
 
@@ -19,8 +19,9 @@ function init(args)
   for line in io.lines(args[2]) do
     if #line > 0 then pnrs[#pnrs + 1] = line end
   end
-  -- Threads start far apart in the lists, so they do not ask for the same PNR at the same time.
-  n = id * 7919
+  -- Threads start far apart in the lists, so they do not ask for the same PNR at the same time;
+  -- each run starts elsewhere (START), so that successive runs do not replay the same addresses.
+  n = id * 7919 + tonumber(args[5])
   ok, non_2xx, status_5xx, matched = 0, 0, 0, 0
 end
 
