@@ -6,6 +6,7 @@ import logging
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alertkit import mail_settings
@@ -76,6 +77,22 @@ def test_a_thousand_identical_errors_make_one_mail_and_one_digest(smtp_sink, tmp
     assert digest["X-PNR-Count"] == "999" and "999  GET /api/v1/boom: ZeroDivisionError" in digest.get_content()
 
 
+def _over_quota(store: Any, on: bool) -> None:
+    """MongoDB's failCommand: every write fails as the original outage did (error 12501)."""
+    if on:
+        store.client.admin.command("configureFailPoint", "failCommand", mode="alwaysOn", data={
+            "failCommands": ["insert", "update", "delete", "findAndModify"], "errorCode": 12501, "errmsg": "quota exceeded"})
+    else:
+        store.client.admin.command("configureFailPoint", "failCommand", mode="off")
+
+
+def _subscribe_as_a_lookup_would(store: Any) -> None:
+    try:
+        store.subscribe("2412345678", "someone@example.in", dt.date(2027, 1, 20))
+    except StoreUnavailable as exc:  # as app.lookup logs it
+        log.error("store unavailable, PNR %s shown without history or tracking: %s", "2412345678", exc)
+
+
 def test_a_store_over_quota_is_mailed_at_once_while_a_store_down_is_held_for_its_digest(
     mongo_server, smtp_sink, tmp_path: Path, attach, wait
 ) -> None:
@@ -85,16 +102,12 @@ def test_a_store_over_quota_is_mailed_at_once_while_a_store_down_is_held_for_its
     handler = attach(MailHandler(settings, "web", host="web1"))
     down = connect(f"mongodb://127.0.0.1:{free_port()}/?directConnection=true", "pnr_test", 200, 30)
     over_quota = connect(mongo_server.uri, "pnr_test", 2000, 30)
-    over_quota.client.admin.command("configureFailPoint", "failCommand", mode="alwaysOn", data={
-        "failCommands": ["insert", "update", "delete", "findAndModify"], "errorCode": 12501, "errmsg": "quota exceeded"})
+    _over_quota(over_quota, True)
     try:
         for store in (down, down, over_quota, over_quota):
-            try:
-                store.subscribe("2412345678", "someone@example.in", dt.date(2027, 1, 20))
-            except StoreUnavailable as exc:  # as app.lookup logs it
-                log.error("store unavailable, PNR %s shown without history or tracking: %s", "2412345678", exc)
+            _subscribe_as_a_lookup_would(store)
     finally:
-        over_quota.client.admin.command("configureFailPoint", "failCommand", mode="off")
+        _over_quota(over_quota, False)
         down.close()
         over_quota.close()
     handler.close()  # delivers what is queued
@@ -166,18 +179,14 @@ def test_the_rate_limiter_refused_by_a_store_over_quota_is_the_same_alert_as_the
     handler = attach(MailHandler(settings, "web", host="web1"))
     counts = SharedCounts(f"{SharedCounts.SCHEME_PREFIX}{mongo_server.uri}", database_name="pnr_limits")
     store = connect(mongo_server.uri, "pnr_test", 2000, 30)
-    store.client.admin.command("configureFailPoint", "failCommand", mode="alwaysOn", data={
-        "failCommands": ["insert", "update", "delete", "findAndModify"], "errorCode": 12501, "errmsg": "quota exceeded"})
+    _over_quota(store, True)
     try:
         for _ in range(3):
             with pytest.raises(Exception):
                 counts.acquire_entry("pnr/lookup/127.0.0.1", 30, 60)
-        try:
-            store.subscribe("2412345678", "someone@example.in", dt.date(2027, 1, 20))
-        except StoreUnavailable as exc:  # as app.lookup logs it
-            log.error("store unavailable, PNR %s shown without history or tracking: %s", "2412345678", exc)
+        _subscribe_as_a_lookup_would(store)
     finally:
-        store.client.admin.command("configureFailPoint", "failCommand", mode="off")
+        _over_quota(store, False)
         store.close()
         counts.close()
     handler.close()
