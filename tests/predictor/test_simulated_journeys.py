@@ -1,9 +1,10 @@
-"""The predictor's promise, on the railway simulator: fitted on one seed's journeys and scored on
-another seed's journeys of the same trains and dates, the model beats every baseline on Brier score
-and log loss, and its chance of a confirmed berth is calibrated.
+"""The predictor's promise, on the railway simulator: fitted on one seed's journeys (400 train-dates,
+as `flask seed` stores by default) and scored on another seed's journeys of trains and dates within
+that calendar (the first 160), the model beats every baseline on Brier score and log loss, and is
+calibrated.
 
-Slow on purpose (the trainer's own fit, cross-fitting included, on 160 train-dates): it is the
-claim the README makes, checked on fixed seeds, with no number taken from the code under test.
+Slow on purpose (the trainer's own fit, cross-fitting included): it is the claim the README makes,
+checked on fixed seeds, with no number taken from the code under test.
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from predictor import evaluate as ev
 from predictor.model import Model
 
 TRAIN_SEED = 2013  # PNR_SIM_SEED's default
-TRAIN_DATES = 160
+TRAIN_DATES = 400
+HELD_OUT_DATES = 160
 MAX_ECE = 0.03
 BASELINES = ("base_rate", "empirical", "logistic")
 
@@ -28,7 +30,7 @@ pytestmark = pytest.mark.timeout(3600)
 def report() -> dict[str, Any]:
     source = SimulatorSource(seed=TRAIN_SEED, era="2015")
     train = list(source.charted_journeys(TRAIN_DATES, seed=TRAIN_SEED))
-    test = list(source.charted_journeys(TRAIN_DATES, seed=TRAIN_SEED + HELD_OUT_SEED_OFFSET))
+    test = list(source.charted_journeys(HELD_OUT_DATES, seed=TRAIN_SEED + HELD_OUT_SEED_OFFSET))
     model, scores = ev.fit_and_evaluate(train, test)
     assert isinstance(model, Model) and scores["methods"]["model"]["rows"] == len(test)
     return scores
@@ -42,5 +44,6 @@ def test_the_model_beats_every_baseline_on_held_out_journeys(report: dict[str, A
         assert mine < report["methods"][name][event][metric], (name, ev.table(report))
 
 
-def test_the_chance_of_a_confirmed_berth_is_calibrated_on_held_out_journeys(report: dict[str, Any]) -> None:
-    assert report["methods"]["model"]["cnf"]["ece"] <= MAX_ECE, ev.table(report)
+@pytest.mark.parametrize("event", ev.EVENTS)
+def test_the_model_is_calibrated_on_held_out_journeys(report: dict[str, Any], event: str) -> None:
+    assert report["methods"]["model"][event]["ece"] <= MAX_ECE, ev.table(report)
