@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import http.server
-import json
 import os
 import re
 import secrets
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from support import REPO, SmtpSink, consecutive_free_ports, wait_for
+from support import REPO, SmtpSink, consecutive_free_ports, send_json, wait_for
 
 SIM_SEED = 2013
 # Enough journeys for every class and quota, thinned to keep the fit to seconds: the site's tests
@@ -168,12 +167,7 @@ class FailingApi:
 
             def do_GET(self) -> None:
                 status, body = (500, {"error": "internal"}) if api.failing or api.reply is None else (200, api.reply)
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, status, body)
 
             def log_message(self, format: str, *args: Any) -> None:
                 """No access log in the test output."""

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import email
+import http.server
+import json
 import email.policy
 import os
 import re
@@ -50,6 +52,16 @@ def wait_for(condition: Callable[[], Any], deadline_s: float, what: str, interva
             last_error = exc
         time.sleep(interval_s)
     raise AssertionError(f"timed out after {deadline_s}s waiting for {what} (last error: {last_error!r})")
+
+
+def send_json(handler: http.server.BaseHTTPRequestHandler, status: int, body: Any) -> None:
+    """Answer a stand-in API's request with JSON (bytes are sent as they are, for broken bodies)."""
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
 
 
 class MongoServer:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import http.server
-import json
 import re
 import socket
 import threading
@@ -10,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from support import send_json
 
 SHUTDOWN_POLL_S = 0.02  # how often serve_forever looks for shutdown(); its default 0.5 s slows every test
 
@@ -53,12 +53,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             return
         status, body = reply if isinstance(reply, tuple) else (200, reply)
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_json(self, status, body)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the test output is not the place for access logs."""
