@@ -60,13 +60,16 @@ SETTINGS: dict[str, tuple[Any, Callable[[str], Any]]] = {
     "ALERT_MAIL": (True, _bool),
     "PUBLIC_URL": ("http://127.0.0.1:8000", _str),
     "RETENTION_DAYS": (30, int),
+    # A complete lookup is answered again from memory for this many seconds (app.recent; 0: never).
+    "LOOKUP_CACHE_S": (30.0, float),
     # Per client address (limits' syntax, ";" between limits). Lookups count pages and API together.
     "RATE_LIMIT_LOOKUP": ("30/minute;300/hour", _str),
     "RATE_LIMIT_TRACK": ("5/minute;20/hour", _str),
     # Confirmation mails to one address, whichever client asks: the site must not be a mail cannon.
     "RATE_LIMIT_TRACK_PER_ADDRESS": ("5/day", _str),
-    # mongo (shared by every gunicorn worker, in-memory while the store is down) or memory.
-    "RATE_LIMIT_STORAGE": ("mongo", _str),
+    # host (a file under VAR_DIR every worker of this machine shares), mongo (the store: several web
+    # hosts share it; in memory per worker while the store is down) or memory (each worker its own).
+    "RATE_LIMIT_STORAGE": ("host", _str),
     # Reverse proxies in front of gunicorn whose X-Forwarded-For is trusted (0: none).
     "TRUSTED_PROXIES": (0, int),
     # A tracking confirmation link works this long; unconfirmed subscriptions are deleted after it.

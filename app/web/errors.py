@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..pnr import InvalidPnr, PnrNotFound, SourceUnavailable
 from ..store import StoreUnavailable
+from .budget import TooManyLookups
 from .tracking import TrackingUnavailable
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,13 @@ def init_app(app: Flask) -> None:
         RateLimitExceeded,
         lambda e: error_response(429, "too_many_requests", f"Too many requests from your address (at most {e.description}); please wait a little and try again."),
     )
+
+    @app.errorhandler(TooManyLookups)
+    def too_many_lookups(e: TooManyLookups):  # type: ignore[no-untyped-def]
+        response = app.make_response(error_response(
+            429, "too_many_requests", f"Too many lookups from your address (at most {e.description}); please wait a little and try again."))
+        response.headers["Retry-After"] = str(e.retry_after)
+        return response
     app.register_error_handler(
         CSRFError,
         lambda e: error_response(400, "form_expired", "This form has expired or came from another page; please reload the page and send it again."),

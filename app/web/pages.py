@@ -41,9 +41,8 @@ def _protect(state: BlueprintSetupState) -> None:
     app = cast(Flask, state.app)
     csrf, limiter = security.init_app(app)
     csrf.exempt(f"{tracking.unsubscribe.__module__}.{tracking.unsubscribe.__name__}")
-    security.limit_lookups(limiter, pnr_bp)
-    security.limit_lookups(limiter, api.lookups)
-    security.limit_tracking(limiter, tracking.bp)
+    security.limit_lookups(app, limiter, [f"{bp.name}.{pnr_bp.name}", f"{api.bp.name}.{api.lookups.name}"])
+    security.limit_tracking(app, limiter, tracking.bp, f"{bp.name}.{tracking.bp.name}")
     filters.init_app(app)
 
 

@@ -1,29 +1,29 @@
 """What every response and form of the site is protected by: CSRF, rate limits, headers, the secret key.
 
-Rate limits count per client address, in the store (MongoDB) so that every gunicorn worker shares
-one count; while the store is down each worker counts in memory, so limits still hold, per worker.
+Rate limits count per client address, in one count every gunicorn worker shares (app.web.counts:
+a file of this host by default, or the store); should that fail, each worker counts in memory, so
+limits still hold, per worker.
 """
 from __future__ import annotations
 
-import logging
+import os
 import re
 import sys
 from typing import Any
 
-import pymongo
-from pymongo.errors import PyMongoError
 from flask import Blueprint, Flask, current_app, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
-from limits.storage import MongoDBStorage
+from itsdangerous import URLSafeTimedSerializer
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
 from ..config import SETTINGS, SettingsError
-from ..store import StoreUnavailable, failure_cause
+from . import budget
+from .counts import HOST_FILE, HostCounts, SharedCounts
 
-log = logging.getLogger(__name__)
 
 DEV_SECRET_KEY = SETTINGS["SECRET_KEY"][0]  # the built-in default, for development only
 MIN_SECRET_KEY_CHARS = 16
@@ -54,46 +54,19 @@ _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 MAX_EMAIL_CHARS = 254
 
 
-class SharedCounts(MongoDBStorage):
-    """limits' MongoDB storage, minus a __del__ that connects only to disconnect (even at interpreter exit)."""
+class SignedCookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the signer made once per key, not on every request
+    (every request opens the session, which was a sixth of what an answer from memory cost)."""
 
-    STORAGE_SCHEME = ["pnr+mongodb", "pnr+mongodb+srv"]
-    SCHEME_PREFIX = "pnr+"
+    def __init__(self) -> None:
+        self._made_for: tuple[Any, ...] | None = None
+        self._serializer: URLSafeTimedSerializer | None = None
 
-    def _init_mongo_client(self, uri: str | None, **options: Any) -> pymongo.MongoClient:
-        return pymongo.MongoClient((uri or "")[len(self.SCHEME_PREFIX):], **options)
-
-    def close(self) -> None:
-        """Close the client if one was made."""
-        if self._storage is not None:
-            self._storage.close()
-            self._storage = None
-
-    def __del__(self) -> None:
-        self.close()
-
-    # A store that refuses the counts (over quota, say) while every lookup's own reads still work
-    # would otherwise go unnoticed: Flask-Limiter only warns and counts in memory meanwhile. The
-    # error names the store's cause, so it is the same alert as the lookups' own store errors.
-    def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
-        try:
-            return bool(super().acquire_entry(key, limit, expiry, amount))
-        except PyMongoError as exc:
-            _report(exc)
-            raise
-
-    def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
-        try:
-            return super().get_moving_window(key, limit, expiry)
-        except PyMongoError as exc:
-            _report(exc)
-            raise
-
-
-def _report(exc: PyMongoError) -> None:
-    cause = failure_cause(exc)
-    log.error("store unavailable, rate-limit counts kept per worker meanwhile: %s",
-              StoreUnavailable(f"{cause}: {type(exc).__name__}: {exc}", cause))
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        key = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        if key != self._made_for:
+            self._serializer, self._made_for = super().get_signing_serializer(app), key
+        return self._serializer
 
 
 def check_production(app: Flask) -> None:
@@ -135,10 +108,13 @@ def mask_email(address: str) -> str:
 
 def _limiter(app: Flask) -> Limiter:
     cfg = app.config
-    if cfg["RATE_LIMIT_STORAGE"] == "mongo":
+    options: dict[str, Any] = {}
+    if cfg["RATE_LIMIT_STORAGE"] == "host":
+        uri = f"{HostCounts.STORAGE_SCHEME[0]}://{os.path.abspath(os.path.join(cfg['VAR_DIR'], 'run', HOST_FILE))}"
+    elif cfg["RATE_LIMIT_STORAGE"] == "mongo":
         uri = SharedCounts.SCHEME_PREFIX + cfg["MONGO_URI"]
         timeout_ms = cfg["MONGO_TIMEOUT_MS"]
-        options: dict[str, Any] = {
+        options = {
             "database_name": cfg["MONGO_DB"],
             **RATE_LIMIT_COLLECTIONS,
             "serverSelectionTimeoutMS": min(timeout_ms, RATE_LIMIT_STORE_WAIT_MS),
@@ -147,9 +123,9 @@ def _limiter(app: Flask) -> Limiter:
             "appname": "pnr.me-ratelimit",
         }
     elif cfg["RATE_LIMIT_STORAGE"] == "memory":
-        uri, options = "memory://", {}
+        uri = "memory://"
     else:
-        raise SettingsError(f"PNR_RATE_LIMIT_STORAGE: expected mongo or memory, got {cfg['RATE_LIMIT_STORAGE']!r}")
+        raise SettingsError(f"PNR_RATE_LIMIT_STORAGE: expected host, mongo or memory, got {cfg['RATE_LIMIT_STORAGE']!r}")
     return Limiter(
         key_func=client_address,
         app=app,
@@ -164,29 +140,38 @@ def _limiter(app: Flask) -> Limiter:
     )
 
 
-def limit_lookups(limiter: Limiter, bp: Blueprint) -> None:
-    """Every view of `bp` counts against the client's one lookup budget (pages and API together)."""
-    limiter.shared_limit(lambda: current_app.config["RATE_LIMIT_LOOKUP"], scope="lookup")(bp)
+def limit_lookups(app: Flask, limiter: Limiter, blueprints: list[str]) -> None:
+    """Every view of the named blueprints counts against the client's one lookup budget (pages and
+    API together), in the limiter's storage (app.web.budget); unless limits are switched off
+    (Flask-Limiter's RATELIMIT_ENABLED)."""
+    if limiter.enabled:
+        budget.init_app(app, limiter.storage, client_address, blueprints)
 
 
-def limit_tracking(limiter: Limiter, bp: Blueprint) -> None:
-    """Tracking views count per client, and confirmation mails per address."""
-    limiter.shared_limit(lambda: current_app.config["RATE_LIMIT_TRACK"], scope="track")(bp)
+def limit_tracking(app: Flask, limiter: Limiter, bp: Blueprint, name: str) -> None:
+    """Tracking views (blueprint `bp`, full dotted `name`) count per client, and confirmation mails
+    per address (Flask-Limiter; the limits are the app's settings as text: parsed at start, a wrong
+    one stops the app there)."""
+    app.before_request_funcs.setdefault(name, []).extend(app.extensions["pnr_limiter_checks"])
+    limiter.shared_limit(app.config["RATE_LIMIT_TRACK"], scope="track")(bp)
     limiter.shared_limit(
-        lambda: current_app.config["RATE_LIMIT_TRACK_PER_ADDRESS"], scope="track-address",
+        app.config["RATE_LIMIT_TRACK_PER_ADDRESS"], scope="track-address",
         key_func=submitted_address, methods=["POST"], exempt_when=lambda: not submitted_address(),
     )(bp)
 
 
 def _headers(response: Response) -> Response:
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    if current_app.config["PUBLIC_URL"].startswith("https://"):
-        response.headers.setdefault("Strict-Transport-Security", HSTS)
+    # One pass over the response's headers: werkzeug's setdefault and pop scan them (and raise
+    # inside) for every name, which is most of what an answer served from memory costs here.
+    present = {name.lower() for name, _ in response.headers.items()}
+    missing = [(name, value) for name, value in SECURITY_HEADERS.items() if name.lower() not in present]
+    if current_app.config["PUBLIC_URL"].startswith("https://") and "strict-transport-security" not in present:
+        missing.append(("Strict-Transport-Security", HSTS))
+    response.headers.extend(missing)
     if request.path.startswith(PRIVATE_PREFIXES):
         response.headers["Cache-Control"] = "no-store"
-    if response.status_code not in (429, 503):
-        response.headers.pop("Retry-After", None)
+    if "retry-after" in present and response.status_code not in (429, 503):
+        del response.headers["Retry-After"]
     return response
 
 
@@ -200,13 +185,21 @@ def init_app(app: Flask) -> tuple[CSRFProtect, Limiter]:
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SECURE"] = app.config["PUBLIC_URL"].startswith("https://")
+    app.session_interface = SignedCookieSessions()
     # A token lives as long as the browser session: a form left open for hours still works.
     app.config["WTF_CSRF_TIME_LIMIT"] = None
     # Before the limiter: after_request functions run last-registered first, and _headers must see
     # the limiter's headers to drop its Retry-After from answers that are not refusals.
     app.after_request(_headers)
     csrf = CSRFProtect(app)
+    checks = list(app.before_request_funcs.get(None, []))
     limiter = _limiter(app)
+    # Flask-Limiter checks every request of the app, resolving every limit it knows each time, yet
+    # only the tracking views have limits there (lookups count in app.web.budget): its check is
+    # moved to that blueprint (limit_tracking), so a lookup does not pay for it.
+    app.extensions["pnr_limiter_checks"] = [f for f in app.before_request_funcs.get(None, []) if f not in checks]
+    for check in app.extensions["pnr_limiter_checks"]:
+        app.before_request_funcs[None].remove(check)
     app.extensions["pnr_csrf"] = csrf
     app.extensions["pnr_limiter"] = limiter
     return csrf, limiter

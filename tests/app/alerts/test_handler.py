@@ -173,7 +173,7 @@ def test_the_rate_limiter_refused_by_a_store_over_quota_is_the_same_alert_as_the
     """Lookups of known statuses write nothing: a store over quota shows first in the limiter's
     counts, which Flask-Limiter only warns about. It must be mailed, and as the same alert as the
     lookups' own errors of that cause, not a second one."""
-    from app.web.security import SharedCounts
+    from app.web.counts import SharedCounts
 
     settings = settings_for(smtp_sink.port, tmp_path)
     handler = attach(MailHandler(settings, "web", host="web1"))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 from flask import Flask
 from sitekit import SiteFactory, utcnow, waitlisted_pnrs
 
@@ -67,8 +68,9 @@ def test_lookups_are_limited_per_client_across_pages_and_api_with_a_429_object(m
     assert all(client.get(p).status_code == 200 for p in ("/api/v1/openapi.json", "/healthz", "/"))
 
 
-def test_two_workers_share_one_count_in_the_store(make_site: SiteFactory) -> None:
-    worker_a, worker_b = make_site(RATE_LIMIT_LOOKUP="4/minute"), make_site(RATE_LIMIT_LOOKUP="4/minute")
+@pytest.mark.parametrize("storage", ["host", "mongo"])
+def test_two_workers_share_one_count(make_site: SiteFactory, storage: str) -> None:
+    worker_a, worker_b = (make_site(RATE_LIMIT_LOOKUP="4/minute", RATE_LIMIT_STORAGE=storage) for _ in range(2))
     pnr = waitlisted_pnrs(worker_a)[0]
     codes = [w.test_client().get(f"/api/v1/pnr/{pnr}").status_code for w in (worker_a, worker_b) * 3]
     assert codes == [200, 200, 200, 200, 429, 429]

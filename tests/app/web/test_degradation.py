@@ -29,6 +29,9 @@ from app.pnr import PnrStatus
 
 PNR = "2412345678"
 ALERT_TO = "oncall@pnr.test"
+# Every lookup here asks its dependencies afresh: one answered again from app.recent would not meet
+# the fault at all (tests/app/test_recent.py shows that, and that a fault is never kept).
+FRESH = {"LOOKUP_CACHE_S": 0}
 
 
 Logged = Callable[[str], list[str]]
@@ -38,7 +41,7 @@ Logged = Callable[[str], list[str]]
 def test_predictor_pool_down_the_status_is_still_shown_without_chances(
     make_site: SiteFactory, predictors: PredictorPool, logged_errors: Logged, how: str
 ) -> None:
-    site = make_site(PREDICTOR_ENDPOINTS=predictors.endpoints)
+    site = make_site(PREDICTOR_ENDPOINTS=predictors.endpoints, **FRESH)
     client = site.test_client()
     pnr = waitlisted_pnrs(site)[0]
     assert client.get(f"/api/v1/pnr/{pnr}").get_json()["prediction_available"]
@@ -66,7 +69,8 @@ def test_predictor_pool_down_the_status_is_still_shown_without_chances(
 def test_source_failing_with_nothing_stored_is_a_clear_503(
     make_site: SiteFactory, failing_api: FailingApi, logged_errors: Logged
 ) -> None:
-    site = make_site(SOURCE="http", HTTP_BASE_URL=failing_api.url, HTTP_API_KEY="k", HTTP_SHAPE="confirmtkt", HTTP_RETRIES=0)
+    site = make_site(SOURCE="http", HTTP_BASE_URL=failing_api.url, HTTP_API_KEY="k", HTTP_SHAPE="confirmtkt", HTTP_RETRIES=0,
+                     **FRESH)
     client = site.test_client()
     page = client.get(f"/pnr/{PNR}")
     assert page.status_code == 503
@@ -80,7 +84,8 @@ def test_source_failing_with_nothing_stored_is_a_clear_503(
 def test_source_failing_shows_the_last_stored_status_with_503(
     make_site: SiteFactory, failing_api: FailingApi, logged_errors: Logged
 ) -> None:
-    site = make_site(SOURCE="http", HTTP_BASE_URL=failing_api.url, HTTP_API_KEY="k", HTTP_SHAPE="confirmtkt", HTTP_RETRIES=0)
+    site = make_site(SOURCE="http", HTTP_BASE_URL=failing_api.url, HTTP_API_KEY="k", HTTP_SHAPE="confirmtkt", HTTP_RETRIES=0,
+                     **FRESH)
     client = site.test_client()
     failing_api.reply = confirmtkt_reply(PNR, dt.date.today() + dt.timedelta(days=20), 45, 12)
     assert client.get(f"/pnr/{PNR}").status_code == 200
@@ -102,7 +107,8 @@ def test_source_failing_shows_the_last_stored_status_with_503(
 def test_store_stopped_lookups_still_work_and_tracking_says_it_is_unavailable(
     make_site: SiteFactory, mongo_server: MongoServer, smtp_sink: SmtpSink, logged_errors: Logged
 ) -> None:
-    site = make_site(MONGO_URI=mongo_server.uri, MONGO_TIMEOUT_MS=300, RATE_LIMIT_LOOKUP="5/minute")
+    site = make_site(MONGO_URI=mongo_server.uri, MONGO_TIMEOUT_MS=300, RATE_LIMIT_LOOKUP="5/minute",
+                     RATE_LIMIT_STORAGE="mongo", **FRESH)
     client = site.test_client()
     pnr = waitlisted_pnrs(site)[0]
     token = csrf_token(client.get(f"/pnr/{pnr}").get_data(as_text=True))
@@ -120,7 +126,7 @@ def test_store_stopped_lookups_still_work_and_tracking_says_it_is_unavailable(
     assert ready.status_code == 503 and ready.get_json()["checks"]["store"].startswith("unavailable")
     assert smtp_sink.received() == []
     assert logged_errors("store unavailable")
-    # The rate limit still holds, counted in memory while the store is down (2 lookups so far).
+    # Counts kept in the store still hold, in memory while it is down (2 lookups counted so far).
     codes = [client.get(f"/api/v1/pnr/{pnr}").status_code for _ in range(6)]
     assert codes == [200, 200, 200, 429, 429, 429]
 
@@ -128,7 +134,7 @@ def test_store_stopped_lookups_still_work_and_tracking_says_it_is_unavailable(
 def test_store_stopped_lookups_do_not_each_wait_for_it(make_site: SiteFactory, mongo_server: MongoServer) -> None:
     """The first lookup waits for the store; the next ones neither ask a store known to be down nor let
     the rate limiter wait the store's whole timeout each time it looks for it again (after 1, 2, 4 s)."""
-    site = make_site(MONGO_URI=mongo_server.uri, MONGO_TIMEOUT_MS=3000)
+    site = make_site(MONGO_URI=mongo_server.uri, MONGO_TIMEOUT_MS=3000, **FRESH)
     client = site.test_client()
     pnr = waitlisted_pnrs(site)[0]
     assert client.get(f"/api/v1/pnr/{pnr}").status_code == 200
@@ -147,7 +153,7 @@ def test_store_stopped_lookups_do_not_each_wait_for_it(make_site: SiteFactory, m
 def test_store_over_quota_is_like_a_store_down(
     make_site: SiteFactory, mongo_server: MongoServer, logged_errors: Logged
 ) -> None:
-    site = make_site(MONGO_URI=mongo_server.uri)
+    site = make_site(MONGO_URI=mongo_server.uri, **FRESH)
     client = site.test_client()
     pnr = waitlisted_pnrs(site)[0]
     import pymongo
