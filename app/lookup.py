@@ -20,6 +20,7 @@ from flask import current_app
 from . import predictions
 from .histories import HistoryCache
 from .pnr import PnrError, PnrStatus, SourceUnavailable, validate_pnr
+from .recent import RecentLookups
 from .sources import Source
 from .store import StoreUnavailable, get_store, status_digest, utcnow
 
@@ -39,11 +40,18 @@ class Lookup:
     history: list[PnrStatus] = dataclasses.field(default_factory=list)
     store_error: str | None = None
     source_error: str | None = None
+    # Representations a view made of this lookup (the API's JSON body), kept with it by app.recent.
+    rendered: dict[str, bytes] = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     @property
     def stale(self) -> bool:
         """True when the status is the last stored snapshot because the source is down."""
         return self.source_error is not None
+
+    @property
+    def complete(self) -> bool:
+        """True when every dependency answered: live status, history, predictions."""
+        return self.source_error is None and self.store_error is None and self.prediction_error is None
 
 
 def get_source() -> Source:
@@ -52,8 +60,15 @@ def get_source() -> Source:
 
 
 def lookup(text: str, now: dt.datetime | None = None) -> Lookup:
-    """Look a PNR up; raises InvalidPnr, PnrNotFound, or SourceUnavailable with nothing stored."""
+    """Look a PNR up; raises InvalidPnr, PnrNotFound, or SourceUnavailable with nothing stored.
+
+    A lookup of now (no `now` given) may be a complete one made in the last LOOKUP_CACHE_S
+    seconds (app.recent); a lookup of a given time is always made afresh.
+    """
     pnr = validate_pnr(text)
+    recent = get_recent() if now is None else None
+    if recent is not None and (kept := recent.get(pnr)) is not None:
+        return kept
     now = now or utcnow()
     try:
         status = get_source().get_status(pnr, now)
@@ -67,6 +82,8 @@ def lookup(text: str, now: dt.datetime | None = None) -> Lookup:
     except predictions.PredictorUnavailable as exc:
         log.error("predictor pool unavailable, PNR %s shown without prediction: %s", pnr, exc)
         result.prediction_error = PREDICTION_UNAVAILABLE
+    if recent is not None:
+        recent.put(result)
     return result
 
 
@@ -122,6 +139,14 @@ def get_histories() -> HistoryCache:
     if histories is None:
         histories = current_app.extensions["pnr_histories"] = HistoryCache()
     return histories
+
+
+def get_recent() -> RecentLookups:
+    """The process's recent complete lookups, made on first use."""
+    recent: RecentLookups | None = current_app.extensions.get("pnr_recent")
+    if recent is None:
+        recent = current_app.extensions["pnr_recent"] = RecentLookups(current_app.config["LOOKUP_CACHE_S"])
+    return recent
 
 
 def _source_history(pnr: str, now: dt.datetime) -> list[PnrStatus]:

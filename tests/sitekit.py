@@ -146,10 +146,12 @@ def mails_to(sink: SmtpSink, address: str) -> list[EmailMessage]:
 
 
 class FailingApi:
-    """A local PNR-status API (ConfirmTkt's JSON shape): serves `reply` until told to fail with 500s."""
+    """A local PNR-status API (ConfirmTkt's JSON shape): serves `reply` until told to fail with 500s;
+    counts the requests it gets."""
 
     def __init__(self) -> None:
         self.failing = False
+        self.requests = 0
         self.reply: dict[str, Any] | None = None
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -166,6 +168,7 @@ class FailingApi:
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
+                api.requests += 1
                 status, body = (500, {"error": "internal"}) if api.failing or api.reply is None else (200, api.reply)
                 send_json(self, status, body)
 

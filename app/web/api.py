@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 from werkzeug.wrappers import Response
 
 from ..lookup import Lookup, lookup
@@ -67,7 +67,11 @@ def pnr_status(pnr: str) -> tuple[Response, int]:
                  "message": "The PNR status service is not answering right now; last_known is the newest "
                             "status we stored. Please try again in a few minutes."}
         return jsonify(error=error, last_known=lookup_json(result)), 503
-    return jsonify(lookup_json(result)), 200
+    # A lookup answered again (app.recent) is sent as the bytes it was first sent as.
+    body = result.rendered.get("api")
+    if body is None:
+        body = result.rendered["api"] = jsonify(lookup_json(result)).get_data()
+    return current_app.response_class(body, mimetype=current_app.json.mimetype), 200
 
 
 @bp.get("/openapi.json")
