@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import socket
+import time
 from typing import Any
 
 from flask import current_app
@@ -27,6 +29,11 @@ from .store import StoreUnavailable, get_store, status_digest, utcnow
 log = logging.getLogger(__name__)
 
 PREDICTION_UNAVAILABLE = "prediction unavailable right now, retrying"
+# A lookup of a status already stored writes nothing, and one answered from memory (app.recent) does
+# not touch the store at all: a store that refuses writes (over quota, the original outage) would go
+# unnoticed until a visitor subscribes. So every WRITE_CHECK_S a worker's next lookup also writes its
+# heartbeat (Store.beat), and a refusal is an error mailed to on-call, naming the cause.
+WRITE_CHECK_S = 10.0
 SOURCE_DOWN_NOTE = "no prediction while the status service is down"
 
 
@@ -66,6 +73,7 @@ def lookup(text: str, now: dt.datetime | None = None) -> Lookup:
     seconds (app.recent); a lookup of a given time is always made afresh.
     """
     pnr = validate_pnr(text)
+    _check_writes()
     recent = get_recent() if now is None else None
     if recent is not None and (kept := recent.get(pnr)) is not None:
         return kept
@@ -139,6 +147,18 @@ def get_histories() -> HistoryCache:
     if histories is None:
         histories = current_app.extensions["pnr_histories"] = HistoryCache()
     return histories
+
+
+def _check_writes() -> None:
+    ext = current_app.extensions
+    if time.monotonic() < ext.get("pnr_next_write_check", 0.0):
+        return
+    ext["pnr_next_write_check"] = time.monotonic() + WRITE_CHECK_S
+    try:
+        get_store().beat(f"web@{socket.gethostname()}", utcnow())
+    except StoreUnavailable as exc:
+        log.error("store unavailable for writes (checked every %.0f s), tracking and new snapshots fail: %s",
+                  WRITE_CHECK_S, exc)
 
 
 def get_recent() -> RecentLookups:

@@ -160,6 +160,11 @@ class Store:
             doc = self.db.pnrs.find_one({"_id": pnr}, {"history_version": 1})
         return str(doc["history_version"]) if doc and doc.get("history_version") else None
 
+    def beat(self, name: str, now: dt.datetime) -> None:
+        """Record that `name` (a process) could write at `now`: one small document per name."""
+        with _mapped_errors(self):
+            self.db.heartbeats.update_one({"_id": name}, {"$set": {"at": now}}, upsert=True)
+
     def history(self, pnr: str) -> list[PnrStatus]:
         """Every stored status of a PNR, oldest first."""
         return [status for _, status in self.history_entries(pnr)]

@@ -178,7 +178,7 @@ def test_under_gunicorn_a_degradation_is_mailed_to_on_call_and_limits_span_the_w
 ) -> None:
     settings = site_config(tmp_path / "var", shared_mongo.uri, f"g{uuid.uuid4().hex[:12]}", predictors.endpoints,
                            smtp_sink.port)
-    settings.update(ALERT_MAIL=True, ALERT_TO=ALERT_TO, RATE_LIMIT_LOOKUP="6/minute")
+    settings.update(ALERT_MAIL=True, ALERT_TO=ALERT_TO, RATE_LIMIT_LOOKUP="6/minute", **FRESH)
     assert as_environment(settings)["PNR_PREDICTOR_ENDPOINTS"].count("tcp://") == 2
     web = Gunicorn(settings, tmp_path / "gunicorn.log").start()
     try:
@@ -208,3 +208,32 @@ def test_an_unexpected_error_is_a_friendly_500_page_not_a_traceback(site: Flask,
     assert "on-call engineer has been told" in r.get_data(as_text=True)
     api = site.test_client().get(f"/api/v1/pnr/{PNR}")
     assert api.status_code == 500 and api.get_json()["error"]["code"] == "internal_error"
+
+
+def test_a_store_refusing_writes_is_an_error_even_when_every_lookup_is_answered_from_memory(
+    make_site: SiteFactory, mongo_server: MongoServer, logged_errors: Logged
+) -> None:
+    """Lookups of known statuses write nothing, and repeats are answered from memory: the quota
+    outage would reach nobody until a visitor subscribed. A lookup checks the store's writes every
+    WRITE_CHECK_S; the visitor's answer is untouched."""
+    from app.lookup import WRITE_CHECK_S
+
+    site = make_site(MONGO_URI=mongo_server.uri, LOOKUP_CACHE_S=3600)
+    client = site.test_client()
+    pnr = waitlisted_pnrs(site)[0]
+    first = client.get(f"/api/v1/pnr/{pnr}").get_json()
+    assert first["prediction_available"] and first["tracking_available"] and not logged_errors("unavailable")
+    import pymongo
+
+    admin = pymongo.MongoClient(mongo_server.uri, serverSelectionTimeoutMS=2000)
+    admin.admin.command("configureFailPoint", "failCommand", mode="alwaysOn", data={
+        "failCommands": ["insert", "update", "findAndModify", "delete"], "errorCode": 12501, "errmsg": "quota exceeded"})
+    try:
+        assert client.get(f"/api/v1/pnr/{pnr}").get_json() == first  # inside WRITE_CHECK_S: not checked
+        assert not logged_errors("12501")
+        site.extensions["pnr_next_write_check"] -= WRITE_CHECK_S  # the check is due
+        assert client.get(f"/api/v1/pnr/{pnr}").get_json() == first
+    finally:
+        admin.admin.command("configureFailPoint", "failCommand", mode="off")
+        admin.close()
+    assert logged_errors("store unavailable for writes") and logged_errors("12501")
