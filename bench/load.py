@@ -9,8 +9,10 @@ environment (so the same workers, worker class and threads) on another loopback 
 `wrk` drives both; it is installed with apt-get when missing. bench/rotate.lua makes every request
 name the next of `--pnrs` simulated PNRs that are waitlisted now (so each answer needs a prediction)
 and come from the next of 4096 client addresses through X-Forwarded-For, as from a reverse proxy
-(PNR_TRUSTED_PROXIES=1), so the per-client rate limit counts in the store as on a real site and
-refuses nothing; it checks every answer (status, and the prediction in its body).
+(PNR_TRUSTED_PROXIES=1), so every lookup counts against its client's rate limit as on a real site
+and none is refused; it checks every answer (status, and the prediction in its body). The kit runs
+on its defaults, which answer a PNR asked again within PNR_LOOKUP_CACHE_S from memory: with 100
+PNRs most lookups are such repeats; `--set PNR_LOOKUP_CACHE_S=0` measures every lookup asked afresh.
 
 The warm-up runs until every worker has looked up every PNR a few times (inventories simulated,
 histories seeded); then it prints the resident memory of every process, and measures hello, API,
@@ -19,7 +21,7 @@ three alike. Prints per concurrency: requests per second (all rounds together), 
 rounds) and p99 (worst round) of each, and the ratios API / hello and page / hello; the checks
 (requests, non-2xx, 5xx, socket errors, the share of answers that carried a prediction); and the
 CPU time each answer cost in each group of processes. `--set` changes a setting of the kit, e.g.
-`--set PNR_RATE_LIMIT_STORAGE=memory` or `--set PNR_WEB_WORKERS=4` (the hello server follows).
+`--set PNR_RATE_LIMIT_STORAGE=mongo` or `--set PNR_WEB_WORKERS=4` (the hello server follows).
 """
 from __future__ import annotations
 
