@@ -60,14 +60,14 @@ class SignedCookieSessions(SecureCookieSessionInterface):
     and looking a missing cookie up raises inside werkzeug; together a sixth of what an answer
     from memory cost."""
 
+    def __init__(self) -> None:
+        self._made_for: tuple[Any, ...] | None = None
+        self._serializer: URLSafeTimedSerializer | None = None
+
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
         if app.secret_key and self.get_cookie_name(app) not in request.cookies:
             return self.session_class()
         return super().open_session(app, request)
-
-    def __init__(self) -> None:
-        self._made_for: tuple[Any, ...] | None = None
-        self._serializer: URLSafeTimedSerializer | None = None
 
     def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
         key = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
