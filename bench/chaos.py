@@ -58,7 +58,7 @@ from supervisor.xmlrpc import SupervisorTransport
 
 from bench.stack import running_stack, sample_pnrs
 from predictor import protocol
-from tests.support import Kit, SmtpSink, wait_for
+from tests.support import Kit, SmtpSink, over_quota, wait_for
 
 PNRS = 24
 PAGE_EVERY = 5  # every fifth request of a client is the HTML page, the others the API
@@ -66,8 +66,6 @@ REQUEST_TIMEOUT_S = 35.0  # above gunicorn's 30 s worker timeout: a stuck worker
 PING_RESEND_S = 1.0  # Lazy Pirate for the recovery probe: a fresh socket and request this often
 RECONNECT_IVL_MS = 10  # the probe notices a restarted predictor within this
 PING_GIVE_UP_S = 30.0
-QUOTA_FAIL_POINT = {"failCommands": ["insert", "update", "delete", "findAndModify"], "errorCode": 12501,
-                    "errmsg": "quota exceeded"}
 QUIET_S = 5  # PNR_ALERT_QUIET_S: a stopped storm's digest goes out this long after its last alert
 RECOVERY_S = QUIET_S + 7  # quiet time plus the listener's TICK_5 and a margin
 SUBSCRIBERS_PER_OUTAGE = 4
@@ -303,11 +301,8 @@ def stop_store(kit: Kit, seconds: float) -> None:
 
 def store_over_quota(db: pymongo.MongoClient, seconds: float) -> None:
     """Every write fails with OperationFailure 12501 "quota exceeded" for `seconds`."""
-    db.admin.command("configureFailPoint", "failCommand", mode="alwaysOn", data=QUOTA_FAIL_POINT)
-    try:
+    with over_quota(db):
         time.sleep(seconds)
-    finally:
-        db.admin.command("configureFailPoint", "failCommand", mode="off")
 
 
 def subscribe(port: int, pnr: str, address: str) -> int:

@@ -18,7 +18,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,22 @@ def wait_for(condition: Callable[[], Any], deadline_s: float, what: str, interva
             last_error = exc
         time.sleep(interval_s)
     raise AssertionError(f"timed out after {deadline_s}s waiting for {what} (last error: {last_error!r})")
+
+
+
+QUOTA_EXCEEDED = {"failCommands": ["insert", "update", "delete", "findAndModify"], "errorCode": 12501,
+                  "errmsg": "quota exceeded"}
+
+
+@contextmanager
+def over_quota(client: pymongo.MongoClient) -> Iterator[None]:
+    """While the block runs, every write fails as the original outage did: OperationFailure 12501
+    "quota exceeded" (MongoDB's failCommand fail point; the server runs with test commands)."""
+    client.admin.command("configureFailPoint", "failCommand", mode="alwaysOn", data=QUOTA_EXCEEDED)
+    try:
+        yield
+    finally:
+        client.admin.command("configureFailPoint", "failCommand", mode="off")
 
 
 def send_json(handler: http.server.BaseHTTPRequestHandler, status: int, body: Any) -> None:

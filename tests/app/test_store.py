@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pymongo
 import pytest
 from pymongo import monitoring
-from support import MongoServer, wait_for
+from support import MongoServer, over_quota, wait_for
 
 from app.pnr import JourneyClass, Passenger, PnrStatus, SeatStatus, StatusCode
 from app import store as store_module
@@ -132,16 +132,10 @@ def test_concurrent_processes_lose_nothing_and_duplicate_nothing(store: Store, m
 
 
 def test_quota_exceeded_becomes_store_unavailable(store: Store) -> None:
-    store.client.admin.command(
-        "configureFailPoint", "failCommand", mode="alwaysOn",
-        data={"failCommands": ["update"], "errorCode": 12501, "errmsg": "quota exceeded"},
-    )
-    try:
+    with over_quota(store.client):
         with pytest.raises(StoreUnavailable, match=r"^quota exceeded \(error 12501\): OperationFailure") as raised:
             store.record_snapshot(make_status("2412345678", 30))
         assert raised.value.alert_cause == "quota exceeded (error 12501)"
-    finally:
-        store.client.admin.command("configureFailPoint", "failCommand", mode="off")
     assert store.record_snapshot(make_status("2412345678", 30))
 
 

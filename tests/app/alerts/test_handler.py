@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from alertkit import mail_settings
 from flask import Flask
-from support import free_port
+from support import free_port, over_quota
 
 from app import logs
 from app.alerts import MailHandler, bound, flush, init_app
@@ -77,15 +77,6 @@ def test_a_thousand_identical_errors_make_one_mail_and_one_digest(smtp_sink, tmp
     assert digest["X-PNR-Count"] == "999" and "999  GET /api/v1/boom: ZeroDivisionError" in digest.get_content()
 
 
-def _over_quota(store: Any, on: bool) -> None:
-    """MongoDB's failCommand: every write fails as the original outage did (error 12501)."""
-    if on:
-        store.client.admin.command("configureFailPoint", "failCommand", mode="alwaysOn", data={
-            "failCommands": ["insert", "update", "delete", "findAndModify"], "errorCode": 12501, "errmsg": "quota exceeded"})
-    else:
-        store.client.admin.command("configureFailPoint", "failCommand", mode="off")
-
-
 def _subscribe_as_a_lookup_would(store: Any) -> None:
     try:
         store.subscribe("2412345678", "someone@example.in", dt.date(2027, 1, 20))
@@ -101,15 +92,14 @@ def test_a_store_over_quota_is_mailed_at_once_while_a_store_down_is_held_for_its
     settings = settings_for(smtp_sink.port, tmp_path)
     handler = attach(MailHandler(settings, "web", host="web1"))
     down = connect(f"mongodb://127.0.0.1:{free_port()}/?directConnection=true", "pnr_test", 200, 30)
-    over_quota = connect(mongo_server.uri, "pnr_test", 2000, 30)
-    _over_quota(over_quota, True)
+    full = connect(mongo_server.uri, "pnr_test", 2000, 30)
     try:
-        for store in (down, down, over_quota, over_quota):
-            _subscribe_as_a_lookup_would(store)
+        with over_quota(full.client):
+            for store in (down, down, full, full):
+                _subscribe_as_a_lookup_would(store)
     finally:
-        _over_quota(over_quota, False)
         down.close()
-        over_quota.close()
+        full.close()
     handler.close()  # delivers what is queued
     mails = smtp_sink.received()
     assert len(mails) == 2, [m["Subject"] for m in mails]
@@ -179,14 +169,13 @@ def test_the_rate_limiter_refused_by_a_store_over_quota_is_the_same_alert_as_the
     handler = attach(MailHandler(settings, "web", host="web1"))
     counts = SharedCounts(f"{SharedCounts.SCHEME_PREFIX}{mongo_server.uri}", database_name="pnr_limits")
     store = connect(mongo_server.uri, "pnr_test", 2000, 30)
-    _over_quota(store, True)
     try:
-        for _ in range(3):
-            with pytest.raises(Exception):
-                counts.acquire_entry("pnr/lookup/127.0.0.1", 30, 60)
-        _subscribe_as_a_lookup_would(store)
+        with over_quota(store.client):
+            for _ in range(3):
+                with pytest.raises(Exception):
+                    counts.acquire_entry("pnr/lookup/127.0.0.1", 30, 60)
+            _subscribe_as_a_lookup_would(store)
     finally:
-        _over_quota(store, False)
         store.close()
         counts.close()
     handler.close()

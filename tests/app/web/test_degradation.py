@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import pymongo
 import pytest
 from flask import Flask
 from sitekit import (
@@ -23,7 +24,7 @@ from sitekit import (
     utcnow,
     waitlisted_pnrs,
 )
-from support import MongoServer, SmtpSink, wait_for
+from support import MongoServer, SmtpSink, over_quota, wait_for
 
 from app.pnr import PnrStatus
 
@@ -156,18 +157,10 @@ def test_store_over_quota_is_like_a_store_down(
     site = make_site(MONGO_URI=mongo_server.uri, **FRESH)
     client = site.test_client()
     pnr = waitlisted_pnrs(site)[0]
-    import pymongo
-
-    admin = pymongo.MongoClient(mongo_server.uri, serverSelectionTimeoutMS=2000)
-    admin.admin.command("configureFailPoint", "failCommand", mode="alwaysOn", data={
-        "failCommands": ["insert", "update", "findAndModify", "delete"], "errorCode": 12501, "errmsg": "quota exceeded"})
-    try:
+    with pymongo.MongoClient(mongo_server.uri, serverSelectionTimeoutMS=2000) as admin, over_quota(admin):
         page = client.get(f"/pnr/{pnr}")
         assert page.status_code == 200 and 'data-notice="tracking"' in page.get_data(as_text=True)
         assert client.get(f"/api/v1/pnr/{pnr}").get_json()["tracking_available"] is False
-    finally:
-        admin.admin.command("configureFailPoint", "failCommand", mode="off")
-        admin.close()
     assert logged_errors("12501")  # the server's quota-exceeded code, in the message that is mailed
     body = client.get(f"/api/v1/pnr/{pnr}").get_json()
     assert body["tracking_available"] is True and body["history"]
@@ -223,17 +216,9 @@ def test_a_store_refusing_writes_is_an_error_even_when_every_lookup_is_answered_
     pnr = waitlisted_pnrs(site)[0]
     first = client.get(f"/api/v1/pnr/{pnr}").get_json()
     assert first["prediction_available"] and first["tracking_available"] and not logged_errors("unavailable")
-    import pymongo
-
-    admin = pymongo.MongoClient(mongo_server.uri, serverSelectionTimeoutMS=2000)
-    admin.admin.command("configureFailPoint", "failCommand", mode="alwaysOn", data={
-        "failCommands": ["insert", "update", "findAndModify", "delete"], "errorCode": 12501, "errmsg": "quota exceeded"})
-    try:
+    with pymongo.MongoClient(mongo_server.uri, serverSelectionTimeoutMS=2000) as admin, over_quota(admin):
         assert client.get(f"/api/v1/pnr/{pnr}").get_json() == first  # inside WRITE_CHECK_S: not checked
         assert not logged_errors("12501")
         site.extensions["pnr_next_write_check"] -= WRITE_CHECK_S  # the check is due
         assert client.get(f"/api/v1/pnr/{pnr}").get_json() == first
-    finally:
-        admin.admin.command("configureFailPoint", "failCommand", mode="off")
-        admin.close()
     assert logged_errors("store unavailable for writes") and logged_errors("12501")
