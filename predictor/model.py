@@ -6,7 +6,9 @@ position (the train-date's rush) and the places already cleared, plus the queue'
 slope in log hours (fit.py). P(WL) = P(N < Y), P(RAC) = P(Y <= N < Y + K), P(CNF) = P(N >= Y + K),
 K the places between RAC and a berth of the queue (places.py). What is not known of the journey (its
 date offset, the queue's own offset and slope) is averaged over by Gauss-Hermite quadrature.
-The model file is JSON (never pickle), written atomically.
+Where the model file has a section learnt from real outcomes (clearing.py), P(CNF or RAC) is that
+section's, split into CNF and RAC in the structure's proportion. The model file is JSON (never
+pickle), written atomically.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from . import calibration, clearance
+from . import calibration, clearance, clearing
 from .features import (
     DEFAULT_CENTERS,
     MU_TERMS,
@@ -146,7 +148,18 @@ class Model:
             "rac_places": {k: int(v) for k, v in places.items()},
             "rac_places_prior": {k: int(v) for k, v in prior.items()},
             "calibration": Model._maps(p.get("calibration", {})),
+            **Model._clearing(p.get("clearing")),
         }
+
+    @staticmethod
+    def _clearing(value: object) -> dict[str, Any]:
+        """The optional section learnt from real outcomes (clearing.py): absent, the structure alone."""
+        if value is None:
+            return {}
+        try:
+            return {"clearing": clearing.check(value)}
+        except ValueError as exc:
+            raise ModelFileError(str(exc)) from exc
 
     @staticmethod
     def _maps(value: object) -> dict[str, list[float]]:
@@ -219,6 +232,11 @@ class Model:
         p_rac_or_better, p_cnf = np.clip(reach[0], 0.0, 1.0), np.clip(reach[1], 0.0, 1.0)
         p_cnf = np.where(k > 0, np.minimum(p_cnf, p_rac_or_better), p_rac_or_better)
         p_cnf, p_rac_or_better = calibration.calibrated(self.parameters["calibration"], p_cnf, p_rac_or_better, k > 0)
+        if "clearing" in self.parameters:
+            # Real outcomes say how likely the waitlist clears; the structure, how that splits.
+            share_cnf = np.divide(p_cnf, p_rac_or_better, out=(k == 0).astype(float), where=p_rac_or_better > 1e-12)
+            p_rac_or_better = clearing.probability(self.parameters["clearing"], f)
+            p_cnf = p_rac_or_better * np.clip(share_cnf, 0.0, 1.0)
         final = np.where(p_cnf >= 0.5, 0, np.where(p_rac_or_better >= 0.5, 1, 2))
         expected = (weights @ shift) * mu + n * q
         left = y + k - np.rint(expected).astype(np.int64)  # place in the RAC-then-WL queue
