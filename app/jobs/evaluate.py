@@ -16,10 +16,14 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from predictor import evaluate_real, realdata
 from predictor.evaluate import fit_and_evaluate, plot_reliability, table
+from predictor.model import Model, ModelFileError
 
 from ..sources.simulator import SimulatorSource
 from .trainer import HELD_OUT_SEED_OFFSET
+
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "data" / "model-default.json"
 
 
 @click.command("evaluate")
@@ -32,8 +36,13 @@ from .trainer import HELD_OUT_SEED_OFFSET
               help="Directory for metrics.json and reliability.png.")
 @click.option("--save-model", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the fitted model file here.")
-def command(train_dates: int, test_dates: int, out: Path, save_model: Path | None) -> None:
-    """Fit on simulated journeys, score model and baselines on held-out ones, write the report."""
+@click.option("--real", "real", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Score on real journeys instead: a pnr.me 2013 db/ folder (predictor/evaluate_real.py).")
+def command(train_dates: int, test_dates: int, out: Path, save_model: Path | None, real: Path | None) -> None:
+    """Fit on simulated journeys (or, with --real, on the real ones), score model and baselines on
+    held-out ones, write the report."""
+    if real is not None:
+        return evaluate_on_real(real, out, save_model)
     source = current_app.extensions["pnr_source"]
     if not isinstance(source, SimulatorSource):
         raise click.ClickException("PNR_SOURCE is not the simulator: there are no simulated journeys to evaluate on")
@@ -52,4 +61,19 @@ def command(train_dates: int, test_dates: int, out: Path, save_model: Path | Non
     if save_model:
         model.save(save_model)
     click.echo(table(report))
+    click.echo(f"wrote {out / 'metrics.json'} and {out / 'reliability.png'}")
+
+
+def evaluate_on_real(folder: Path, out: Path, save_model: Path | None) -> None:
+    """The real-data report: the shipped model's structure kept, the clearing refitted on the
+    training side of the 2013 split and scored on the held-out lookups."""
+    try:
+        data = realdata.read(folder)
+        model, report = evaluate_real.evaluate(data, Model.load(DEFAULT_MODEL))
+    except (ModelFileError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    evaluate_real.write(report, out)
+    if save_model:
+        model.save(save_model)
+    click.echo(evaluate_real.table(report))
     click.echo(f"wrote {out / 'metrics.json'} and {out / 'reliability.png'}")

@@ -2,8 +2,10 @@
 
 The held-out set decides: the candidate and the current model are scored on the same journeys,
 the candidate is written atomically only when its Brier score is no worse, and every predictor
-is then asked to reload. With too little stored history (a new install), the simulator's past
-charted journeys stand in, so the predictors always have a model to start from.
+is then asked to reload. The structure learns from complete charted outcomes: stored ones when
+there are enough, else the simulator's past journeys, so the predictors always have a model to
+start from. The chance of clearing learns from the stored real outcomes (`import-outcomes`, a
+deployment's own tracked PNRs); with none stored, the current model's is kept.
 """
 from __future__ import annotations
 
@@ -17,10 +19,11 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from predictor.clearing_fit import is_real
 from predictor.client import PredictorClient, PredictorUnavailable
 from predictor.evaluate import evaluate
-from predictor.fit import fit
 from predictor.model import Model, ModelFileError
+from predictor.training import learn
 
 from ..store import StoreUnavailable, get_store
 from .loop import every_option, run_every
@@ -43,29 +46,42 @@ def held_out(row: dict[str, Any]) -> bool:
 
 
 def brier(scores: dict[str, Any]) -> float:
-    """The publishing criterion: Brier score of P(CNF) plus that of P(CNF or RAC), on held-out rows."""
-    return float(scores["cnf"]["brier"] + scores["cnf_or_rac"]["brier"])
+    """The publishing criterion: Brier score of P(CNF) (where held-out rows tell it) plus that of
+    P(CNF or RAC), on held-out rows."""
+    return float(scores.get("cnf", {"brier": 0.0})["brier"] + scores["cnf_or_rac"]["brier"])
 
 
 def training_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
-    """(train, held-out, where from): stored outcomes when there are enough, else the simulator's."""
+    """(train, held-out, where from): stored complete outcomes when there are enough, else the
+    simulator's past journeys; with every stored real outcome, split alike by train-date."""
     try:
         stored = list(get_store().outcomes())
     except StoreUnavailable as exc:
         log.warning("trainer: store unavailable (%s); training on simulated journeys", exc)
         stored = []
-    if len(stored) >= MIN_STORED_ROWS:
-        return [r for r in stored if not held_out(r)], [r for r in stored if held_out(r)], "store"
+    real = [r for r in stored if is_real(r)]
+    complete = [r for r in stored if not is_real(r)]
+    if len(complete) >= MIN_STORED_ROWS:
+        train, test, origin = [r for r in complete if not held_out(r)], [r for r in complete if held_out(r)], "store"
+    else:
+        train, test, origin = *simulated_rows(len(complete)), "simulator"
+    if real:
+        origin += f" and {len(real)} stored real outcomes"
+    return train + [r for r in real if not held_out(r)], test + [r for r in real if held_out(r)], origin
+
+
+def simulated_rows(stored: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The simulator's past charted journeys: training ones, and held-out ones of another seed."""
     source = current_app.extensions["pnr_source"]
     simulate = getattr(source, "charted_journeys", None)
     if simulate is None:
         raise click.ClickException(
-            f"only {len(stored)} stored outcomes (need {MIN_STORED_ROWS}) and the source cannot simulate history"
+            f"only {stored} stored outcomes (need {MIN_STORED_ROWS}) and the source cannot simulate history"
         )
     seed = current_app.config["SIM_SEED"]
     train = list(simulate(SIMULATED_TRAIN_DATES, seed=seed))
     test = list(simulate(SIMULATED_HELD_OUT_DATES, seed=seed + HELD_OUT_SEED_OFFSET))
-    return train, test, "simulator"
+    return train, test
 
 
 def train_once(fresh_for_s: float = 0.0) -> dict[str, Any]:
@@ -77,15 +93,15 @@ def train_once(fresh_for_s: float = 0.0) -> dict[str, Any]:
             # A restart of the job must not refit a model that is still fresh.
             return {"skipped": "model fresh", "age_s": round(age_s)}
     train, test, origin = training_rows()
-    candidate = fit(train)
-    scores = evaluate(candidate, test)
-    summary: dict[str, Any] = {"rows": len(train), "held_out": len(test), "from": origin, "brier": round(brier(scores), 5)}
     try:
         current: Model | None = Model.load(path)
     except (OSError, ModelFileError) as exc:
         if path.exists():
             log.error("trainer: current model %s unreadable, replacing it: %s", path, exc)
         current = None
+    candidate = learn(train, clearing=current.parameters.get("clearing") if current is not None else None)
+    scores = evaluate(candidate, test)
+    summary: dict[str, Any] = {"rows": len(train), "held_out": len(test), "from": origin, "brier": round(brier(scores), 5)}
     if current is not None:
         current_brier = brier(evaluate(current, test))
         summary["current_brier"] = round(current_brier, 5)
