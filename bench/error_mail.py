@@ -30,6 +30,7 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
+from tests.support import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -43,17 +44,11 @@ class _Accept:
         return "250 OK"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def smtp_server(state: str) -> Iterator[int]:
     """A port where SMTP is up, down or hung."""
     if state == "up":
-        controller = Controller(_Accept(), hostname="127.0.0.1", port=_free_port())
+        controller = Controller(_Accept(), hostname="127.0.0.1", port=free_port())
         controller.start()
         try:
             yield controller.port
@@ -65,7 +60,7 @@ def smtp_server(state: str) -> Iterator[int]:
             hung.listen(1024)
             yield hung.getsockname()[1]
     else:
-        yield _free_port()
+        yield free_port()
 
 
 def get(url: str) -> int:
@@ -80,7 +75,7 @@ def get(url: str) -> int:
 @contextmanager
 def web(smtp_port: int, digest_s: str, var: Path) -> Iterator[str]:
     """gunicorn serving the tests' stand-in web app (the real app plus /boom); yields its base URL."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ, "PNR_SMTP_PORT": str(smtp_port), "PNR_ALERT_DIGEST_S": digest_s, "PNR_VAR_DIR": str(var),
         "PNR_SECRET_KEY": secrets.token_urlsafe(24), "PNR_WEB_HOST": "127.0.0.1", "PNR_WEB_PORT": str(port),

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,16 +24,11 @@ import psutil
 
 from predictor.client import PredictorClient, PredictorUnavailable
 from predictor.synthetic import random_items, reference_model
+from tests.support import free_port
 
 BATCHES = (1, 10, 100, 1000)
 LATENCY_CALLS = 2000
 START_DEADLINE_S = 30.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _rate(call: Callable[[], Any], items: int, seconds: float) -> float:
@@ -70,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.json"
         model.save(path)
-        endpoint = f"tcp://127.0.0.1:{_free_port()}"
+        endpoint = f"tcp://127.0.0.1:{free_port()}"
         proc = subprocess.Popen([sys.executable, "-m", "predictor", "--model", str(path), "--endpoint", endpoint,
                                  "--log-level", "WARNING"])
         client = PredictorClient([endpoint], request_timeout_ms=5000, deadline_ms=10000)

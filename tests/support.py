@@ -33,11 +33,57 @@ REPO = Path(__file__).resolve().parent.parent
 START_DEADLINE_S = 30.0
 
 
-def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on right now."""
+# Ports are handed out below the kernel's ephemeral range (32768-60999 here), so no outgoing
+# connection (a load generator's thousands) can hold one; each process takes its own block, from a
+# random place in it, and never hands a port out twice.
+PORT_RANGE = (20000, 32000)
+PORT_BLOCK = 1000
+_ports: Iterator[int] | None = None
+_ports_lock = threading.Lock()
+
+
+def _port_sequence() -> Iterator[int]:
+    """This process's ports: its block (by xdist worker, else by pid), from a random offset, round."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    blocks = (PORT_RANGE[1] - PORT_RANGE[0]) // PORT_BLOCK
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else os.getpid()
+    start = PORT_RANGE[0] + (index % blocks) * PORT_BLOCK
+    offset = secrets.randbelow(PORT_BLOCK)
+    for i in range(PORT_BLOCK):
+        yield start + (offset + i) % PORT_BLOCK
+
+
+def _is_free(port: int) -> bool:
+    """Whether a server could bind the port now: no listener, and no connection of it lingering in
+    TIME_WAIT (bound without SO_REUSEADDR, as the strictest server would)."""
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_ports(n: int = 1) -> int:
+    """The first of n consecutive ports on 127.0.0.1 that nothing holds and that this process has
+    not handed out before; RuntimeError when its block is spent."""
+    global _ports
+    with _ports_lock:
+        if _ports is None:
+            _ports = _port_sequence()
+        run: list[int] = []
+        for port in _ports:
+            run = [*run, port] if run and port == run[-1] + 1 else [port]
+            if not _is_free(port):
+                run = []
+            elif len(run) == n:
+                return run[0]
+    raise RuntimeError(f"no run of {n} free ports left in this process's block of {PORT_RANGE}")
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing holds now and that no other test of this run is given."""
+    return free_ports(1)
 
 
 def wait_for(condition: Callable[[], Any], deadline_s: float, what: str, interval_s: float = 0.05) -> Any:
@@ -182,20 +228,7 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 def consecutive_free_ports(n: int) -> int:
     """A base port with n free ports from it."""
-    for _ in range(50):
-        base = free_port()
-        if base + n < 65535 and all(_is_free(base + i) for i in range(n)):
-            return base
-    raise RuntimeError("no run of free ports")
-
-
-def _is_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+    return free_ports(n)
 
 
 class Kit:
