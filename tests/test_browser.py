@@ -2,7 +2,8 @@
 by mail (double opt-in), read the status-change mail the tracker job sends, unsubscribe.
 
 Runs the web program as supervisord does (gunicorn, two workers) against a real store, real predictor
-daemons and a real SMTP server; saves the PNR page at desktop and phone widths to docs/.
+daemons and a real SMTP server; saves the PNR page at desktop and phone widths to a temporary folder,
+or to $PNR_SCREENSHOT_DIR (`./scripts/screenshots` makes the README's pictures in docs/ this way).
 """
 from __future__ import annotations
 
@@ -33,7 +34,6 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 360, "height": 780}
 ADDRESS = "asha.verma@example.in"
 MAIL_DEADLINE_S = 15.0
-DOCS = REPO / "docs"
 
 
 def pick_pnr(source: object, now: dt.datetime) -> tuple[str, dt.datetime]:
@@ -64,15 +64,22 @@ def web(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, mongo_server: 
         pool.stop()
 
 
-def save(page: object, name: str) -> None:
-    """A full-page screenshot into docs/, written whole (a reader never sees half a file)."""
-    DOCS.mkdir(exist_ok=True)
-    tmp = DOCS / f".{name}.tmp.png"
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """Where the screenshots go: a test run leaves the work tree as it found it."""
+    folder = Path(os.environ.get("PNR_SCREENSHOT_DIR") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def save(page: object, folder: Path, name: str) -> None:
+    """A full-page screenshot, written whole (a reader never sees half a file)."""
+    tmp = folder / f".{name}.tmp.png"
     page.screenshot(path=str(tmp), full_page=True)  # type: ignore[attr-defined]
-    tmp.replace(DOCS / name)
+    tmp.replace(folder / name)
 
 
-def test_a_visitor_looks_up_tracks_and_hears_of_a_change(web: Gunicorn, smtp_sink: SmtpSink) -> None:
+def test_a_visitor_looks_up_tracks_and_hears_of_a_change(web: Gunicorn, smtp_sink: SmtpSink, shots: Path) -> None:
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: scripts/test installs it (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
@@ -102,13 +109,13 @@ def test_a_visitor_looks_up_tracks_and_hears_of_a_change(web: Gunicorn, smtp_sin
             assert page.locator("section.passenger .chance .band").first.inner_text().lower() in {"likely", "uncertain", "unlikely"}
             assert page.locator("svg.history circle.dot").count() >= 3
             assert page.locator("svg.history text.event-label", has_text="chart due").count() == 1
-            save(page, "pnr-desktop.png")
+            save(page, shots, "pnr-desktop.png")
 
             phone = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, java_script_enabled=False)
             small = phone.new_page()
             small.goto(f"{web.url}/pnr/{pnr}")
             assert small.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # no sideways scrolling
-            save(small, "pnr-phone.png")
+            save(small, shots, "pnr-phone.png")
             phone.close()
 
             page.fill("#email", ADDRESS)
@@ -136,4 +143,4 @@ def test_a_visitor_looks_up_tracks_and_hears_of_a_change(web: Gunicorn, smtp_sin
             assert problems == []
         finally:
             browser.close()
-    assert (DOCS / "pnr-desktop.png").stat().st_size > 10_000 and (DOCS / "pnr-phone.png").stat().st_size > 10_000
+    assert (shots / "pnr-desktop.png").stat().st_size > 10_000 and (shots / "pnr-phone.png").stat().st_size > 10_000
