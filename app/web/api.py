@@ -71,7 +71,7 @@ def pnr_status(pnr: str) -> tuple[Response, int]:
     body = result.rendered.get("api")
     if body is None:
         body = result.rendered["api"] = jsonify(lookup_json(result)).get_data()
-    return current_app.response_class(body, mimetype=current_app.json.mimetype), 200
+    return current_app.response_class(body, mimetype="application/json"), 200
 
 
 @bp.get("/openapi.json")

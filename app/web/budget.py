@@ -55,7 +55,7 @@ class LookupBudget:
         self.local = MovingWindowRateLimiter(MemoryStorage())
         self._retry_at = 0.0
         errors = storage.base_exceptions
-        self._errors = (StorageError, *(errors if isinstance(errors, tuple) else (errors,)))
+        self._errors: tuple[type[BaseException], ...] = (StorageError, *(errors if isinstance(errors, tuple) else (errors,)))
 
     def spend(self) -> None:
         """Count one lookup of this request's client; raise TooManyLookups when a limit is spent."""

@@ -13,12 +13,13 @@ from typing import Any
 
 from flask import Blueprint, Flask, current_app, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask.wrappers import Request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 from itsdangerous import URLSafeTimedSerializer
 from werkzeug.middleware.proxy_fix import ProxyFix
-from werkzeug.wrappers import Request, Response
+from werkzeug.wrappers import Response
 
 from ..config import SETTINGS, SettingsError
 from . import budget
