@@ -187,8 +187,7 @@ def ping_recovery(endpoint: str, old_pid: int, killed_at: float) -> float | None
 def supervisor(kit: Kit) -> Any:
     """supervisord's XML-RPC interface over the kit's control socket (what supervisorctl talks to,
     without starting a Python process per question while the machine is under load)."""
-    transport = SupervisorTransport(kit.env["PNR_SUPERVISOR_USER"], kit.env["PNR_SUPERVISOR_PASSWORD"],
-                                    f"unix://{kit.var / 'run' / 'supervisor.sock'}")
+    transport = SupervisorTransport(None, None, f"unix://{kit.var / 'run' / 'supervisor.sock'}")
     return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport).supervisor
 
 

@@ -249,7 +249,6 @@ class Kit:
         self.env = {
             **os.environ,
             **read_env_file(REPO / "etc" / "pnr.env.example"),
-            "PNR_SUPERVISOR_PASSWORD": secrets.token_urlsafe(16),
             "PNR_SECRET_KEY": secrets.token_urlsafe(16),
             "PNR_WEB_PORT": str(self.web_port),
             "PNR_PUBLIC_URL": f"http://127.0.0.1:{self.web_port}",

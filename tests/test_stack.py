@@ -6,13 +6,15 @@ import json
 import os
 import shutil
 import signal
+import stat
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
-from support import REPO, Kit, wait_for
+from support import BIN, REPO, Kit, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -44,6 +46,15 @@ def test_whole_stack_runs_answers_and_mails_on_a_predictor_crash(kit: Kit, smtp_
 
     status, body = kit.get("/healthz")
     assert status == 200 and json.loads(body) == {"status": "ok"}
+
+    # The sysadmin's command works with nothing sourced, from the root too; only its user may connect.
+    bare = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root")}
+    for args in (["-c", str(kit.etc / "supervisord.conf"), "status"], ["status"]):
+        plain = subprocess.run([str(BIN / "supervisorctl"), *args], env=bare, cwd=kit.root, capture_output=True,
+                               text=True, timeout=30)
+        assert "web " in plain.stdout and "RUNNING" in plain.stdout and "Error" not in plain.stderr, plain
+    sock = kit.var / "run" / "supervisor.sock"
+    assert stat.S_IMODE(sock.stat().st_mode) & 0o077 == 0 and stat.S_IMODE(sock.parent.stat().st_mode) == 0o700
 
     from app.sources.simulator import SimulatorSource
 
