@@ -209,7 +209,7 @@ _STATUS_FIELDS = tuple(f.name for f in dataclasses.fields(PnrStatus))
 
 def _utc(value: dt.datetime) -> dt.datetime:
     """Treat naive datetimes (as pymongo returns them) as UTC."""
-    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 _DIGITS = re.compile(r"[0-9]+")

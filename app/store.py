@@ -52,7 +52,7 @@ class StoreUnavailable(Exception):
 
 def utcnow() -> dt.datetime:
     """Aware UTC now; the only clock the store uses."""
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def status_digest(status: PnrStatus) -> str:
@@ -99,7 +99,7 @@ class Store:
             self.client.admin.command("ping")
 
     def _expires_at(self, status: PnrStatus) -> dt.datetime:
-        end = dt.datetime.combine(status.journey_date, dt.time(), dt.timezone.utc)
+        end = dt.datetime.combine(status.journey_date, dt.time(), dt.UTC)
         return end + self.retention
 
     def record_snapshot(self, status: PnrStatus) -> bool:
@@ -183,7 +183,7 @@ class Store:
 
     def subscribe(self, pnr: str, email: str, journey_date: dt.date) -> str:
         """Store a subscription (unconfirmed until its token is confirmed); returns the token."""
-        expires_at = dt.datetime.combine(journey_date, dt.time(), dt.timezone.utc) + self.retention
+        expires_at = dt.datetime.combine(journey_date, dt.time(), dt.UTC) + self.retention
         with _mapped_errors(self):
             doc = self.db.subscriptions.find_one_and_update(
                 {"pnr": pnr, "email": email},

@@ -27,8 +27,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from alertkit import alert_kit, standin, start
-from support import SmtpSink, wait_for
+from alertkit import alert_kit, standin, start  # noqa: E402 (found through the path above)
+from support import SmtpSink, wait_for  # noqa: E402
 
 MAIL_DEADLINE_S = 30.0
 PLAIN_SENDMAIL = '''\

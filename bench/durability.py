@@ -249,7 +249,8 @@ def nosync_scenario(args: argparse.Namespace) -> None:
                 plain: pymongo.MongoClient = pymongo.MongoClient(server.uri, serverSelectionTimeoutMS=1500)
                 stop = threading.Event()
 
-                def write(kind: str, i: int) -> None:
+                def write(kind: str, i: int, k: int = k, store: Any = store, plain: Any = plain,
+                          stop: threading.Event = stop) -> None:
                     n = 0
                     while not stop.is_set():
                         email = f"{kind}-{k}-{i}-{n}@{BENCH_DOMAIN}"

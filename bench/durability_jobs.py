@@ -151,7 +151,7 @@ def tracker_scenario(root: Path, kills: int, rng: random.Random) -> list[Any]:
              "--model", str(REPO / "app" / "data" / "model-default.json")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         env = read_env_file(REPO / "etc" / "pnr.env.example")
-        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
         pnrs = SimulatorSource(seed=int(env["PNR_SIM_SEED"]), era=env["PNR_SIM_ERA"]).sample_pnrs(now, TRACKER_PNRS)
         store = connect(server.uri, env["PNR_MONGO_DB"], 1500, 30)
         store.init_indexes()
@@ -201,7 +201,7 @@ def janitor_scenario(root: Path, kills: int, rng: random.Random) -> list[Any]:
         name = read_env_file(REPO / "etc" / "pnr.env.example")["PNR_MONGO_DB"]
         Store(client, name).init_indexes()  # as the web app has made them; counting by expires_at stays cheap
         db = client[name]
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         past, future = now - dt.timedelta(days=1), now + dt.timedelta(days=30)
         for coll, share in (("snapshots", 0.8), ("subscriptions", 0.1), ("pnrs", 0.1)):
             for expires_at, prefix, n in ((past, "e", JANITOR_EXPIRED), (future, "l", JANITOR_LIVE)):

@@ -21,7 +21,7 @@ import numpy as np
 from app.pnr import PnrNotFound
 from app.sources.simulator import SimulatorSource
 
-NOW = dt.datetime(2026, 11, 29, 8, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 29, 8, 0, tzinfo=dt.UTC)
 JOURNEY_IN_DAYS = 10
 
 

@@ -45,7 +45,7 @@ def sample_pnrs(kit: Kit, n: int) -> list[str]:
     from app.sources.simulator import SimulatorSource
 
     source = SimulatorSource(seed=int(kit.env["PNR_SIM_SEED"]), era=kit.env["PNR_SIM_ERA"])
-    return source.sample_pnrs(dt.datetime.now(dt.timezone.utc), n)
+    return source.sample_pnrs(dt.datetime.now(dt.UTC), n)
 
 
 def program_pids(kit: Kit) -> dict[str, int]:

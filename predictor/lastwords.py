@@ -26,7 +26,7 @@ def install_last_words() -> None:
         if not issubclass(exc_type, KeyboardInterrupt):
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+                now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
                 fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
                 with os.fdopen(fd, "w") as f:
                     f.write(f"pid {os.getpid()} at {now}\n" + "".join(traceback.format_exception(exc_type, exc, tb)))

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from support import MongoServer, SmtpSink, wait_for
 
 

@@ -36,7 +36,7 @@ _LINK = re.compile(r"https?://\S+")
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def train_model(path: Path) -> Path:

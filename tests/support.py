@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import asyncio
 import email
+import email.policy
 import http.server
 import json
-import email.policy
 import os
 import re
 import secrets

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-
 from support import BIN, REPO, Kit, wait_for
 
 pytestmark = pytest.mark.integration
@@ -59,7 +58,7 @@ def test_whole_stack_runs_answers_and_mails_on_a_predictor_crash(kit: Kit, smtp_
     from app.sources.simulator import SimulatorSource
 
     pnr = SimulatorSource(seed=int(kit.env["PNR_SIM_SEED"]), era=kit.env["PNR_SIM_ERA"]).sample_pnrs(
-        dt.datetime.now(dt.timezone.utc), 1
+        dt.datetime.now(dt.UTC), 1
     )[0]
     status, body = wait_for(lambda: (r := kit.get(f"/pnr/{pnr}"))[0] == 200 and r, 20, "the PNR page")
     assert f"PNR {pnr}" in body and '<span class="pct">' in body and "chance of a confirmed berth" in body

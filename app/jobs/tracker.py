@@ -96,7 +96,7 @@ def _moment(_ctx: click.Context, _param: click.Parameter, value: str | None) -> 
         moment = dt.datetime.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"expected an ISO time such as 2026-12-04T18:00:00+00:00, got {value!r}") from None
-    return moment.replace(tzinfo=dt.timezone.utc) if moment.tzinfo is None else moment.astimezone(dt.timezone.utc)
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
 @click.command("tracker")

@@ -249,7 +249,7 @@ def _departure(journey_date: dt.date, hhmm: object) -> dt.datetime | None:
     if not hhmm:
         return None
     clock = dt.datetime.strptime(str(hhmm).strip(), "%H:%M").time()
-    return dt.datetime.combine(journey_date, clock, IST).astimezone(dt.timezone.utc)
+    return dt.datetime.combine(journey_date, clock, IST).astimezone(dt.UTC)
 
 
 def _flag(value: object) -> bool:

@@ -47,7 +47,7 @@ SAMPLE_TRIES_PER_PNR = 60
 
 def _aware(now: dt.datetime) -> dt.datetime:
     """`now` as an aware UTC datetime (naive values are taken as UTC)."""
-    return now.replace(tzinfo=dt.timezone.utc) if now.tzinfo is None else now.astimezone(dt.timezone.utc)
+    return now.replace(tzinfo=dt.UTC) if now.tzinfo is None else now.astimezone(dt.UTC)
 
 
 class SimulatorSource:

@@ -51,7 +51,7 @@ def lookup_json(result: Lookup) -> dict[str, Any]:
         "tracking_available": result.store_error is None and not result.stale,
         "stale": result.stale,
         "history": [
-            {"as_of": h.as_of.astimezone(dt.timezone.utc).isoformat(), "chart_prepared": h.chart_prepared,
+            {"as_of": h.as_of.astimezone(dt.UTC).isoformat(), "chart_prepared": h.chart_prepared,
              "current_statuses": [seat_json(p.current_status) for p in h.passengers]}
             for h in result.history
         ],

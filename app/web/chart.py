@@ -157,7 +157,7 @@ def _as_booked(current: PnrStatus, first: PnrStatus) -> PnrStatus | None:
     """The booking itself as a first point, when the history starts later and the statuses moved since."""
     if current.booking_date is None:
         return None
-    booked_at = dt.datetime.combine(current.booking_date, dt.time(), IST).astimezone(dt.timezone.utc)
+    booked_at = dt.datetime.combine(current.booking_date, dt.time(), IST).astimezone(dt.UTC)
     if booked_at >= first.as_of or all(p.booking_status == p.current_status for p in first.passengers):
         return None
     passengers = tuple(dataclasses.replace(p, current_status=p.booking_status) for p in current.passengers)

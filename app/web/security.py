@@ -25,7 +25,6 @@ from ..config import SETTINGS, SettingsError
 from . import budget
 from .counts import HOST_FILE, HostCounts, SharedCounts
 
-
 DEV_SECRET_KEY = SETTINGS["SECRET_KEY"][0]  # the built-in default, for development only
 MIN_SECRET_KEY_CHARS = 16
 # No script at all: the site works without JavaScript, so none is allowed to run.

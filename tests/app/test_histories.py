@@ -6,7 +6,7 @@ import datetime as dt
 from app.histories import HistoryCache
 from app.pnr import JourneyClass, Passenger, PnrStatus, SeatStatus, StatusCode
 
-NOW = dt.datetime(2026, 11, 20, 6, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 20, 6, 0, tzinfo=dt.UTC)
 
 
 def status(pnr: str, wl: int) -> PnrStatus:

@@ -234,7 +234,7 @@ def test_validate_pnr_names_the_rule(text: object, rule: str) -> None:
 # --- dict round trips -----------------------------------------------------------------------------
 
 def test_pnr_status_dict_round_trip() -> None:
-    now = dt.datetime(2024, 2, 10, 6, 0, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2024, 2, 10, 6, 0, tzinfo=dt.UTC)
     status = PnrStatus(
         pnr="4361365838", train_number="18638", train_name="SMVB HTE EXP", journey_date=dt.date(2024, 2, 13),
         from_station="SMVB", to_station="HTE", journey_class=JourneyClass.THIRD_AC, quota="GN",

@@ -13,11 +13,11 @@ import pytest
 from pymongo import monitoring
 from support import MongoServer, over_quota, wait_for
 
-from app.pnr import JourneyClass, Passenger, PnrStatus, SeatStatus, StatusCode
 from app import store as store_module
+from app.pnr import JourneyClass, Passenger, PnrStatus, SeatStatus, StatusCode
 from app.store import Store, StoreUnavailable, connect, status_digest
 
-NOW = dt.datetime(2026, 11, 20, 6, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 20, 6, 0, tzinfo=dt.UTC)
 ACKNOWLEDGED_BEFORE_KILL = 300
 
 
@@ -27,7 +27,7 @@ def make_status(pnr: str, wl: int, as_of: dt.datetime = NOW) -> PnrStatus:
         pnr=pnr, train_number="12951", train_name="MUMBAI RAJDHANI", journey_date=dt.date(2026, 12, 1),
         from_station="MMCT", to_station="NDLS", journey_class=JourneyClass.THIRD_AC, quota="GN", chart_prepared=False,
         passengers=(Passenger(1, SeatStatus(StatusCode.WL, 40, waitlist_type="GNWL"), SeatStatus(StatusCode.WL, wl, waitlist_type="GNWL")),),
-        as_of=as_of, chart_time=dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.timezone.utc),
+        as_of=as_of, chart_time=dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC),
     )
 
 
@@ -69,7 +69,7 @@ def test_subscriptions_need_confirmation(store: Store) -> None:
 def test_retention_purges_only_expired(store: Store) -> None:
     store.record_snapshot(make_status("2412345678", 30))
     assert store.purge_expired(NOW)["snapshots"] == 0
-    purged = store.purge_expired(dt.datetime(2027, 1, 15, tzinfo=dt.timezone.utc))
+    purged = store.purge_expired(dt.datetime(2027, 1, 15, tzinfo=dt.UTC))
     assert purged == {"snapshots": 1, "subscriptions": 0, "pnrs": 1}
 
 
@@ -77,7 +77,7 @@ def test_retention_deletes_a_backlog_in_bounded_commands(mongo_server, monkeypat
     # A backlog in one delete_many outlasts the client's socket timeout: the janitor then reports
     # a busy store as unavailable. Expiry dates lie past the real clock, so no TTL monitor interferes.
     monkeypatch.setattr(store_module, "PURGE_BATCH", 50, raising=False)
-    purge_at = dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc)
+    purge_at = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
     expired_at, live_at = purge_at - dt.timedelta(days=1), purge_at + dt.timedelta(days=1)
     expired = {"snapshots": 300, "subscriptions": 120, "pnrs": 50}
     listener = StartedCommands({"delete"})

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pymongo.errors
 import pytest
 from alertkit import mail_settings
 from flask import Flask
@@ -172,7 +173,7 @@ def test_the_rate_limiter_refused_by_a_store_over_quota_is_the_same_alert_as_the
     try:
         with over_quota(store.client):
             for _ in range(3):
-                with pytest.raises(Exception):
+                with pytest.raises(pymongo.errors.PyMongoError):
                     counts.acquire_entry("pnr/lookup/127.0.0.1", 30, 60)
             _subscribe_as_a_lookup_would(store)
     finally:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pymongo
 import pytest
 from flask import Flask
+from support import REPO
 
 from app import create_app
 from app.jobs.seed import BATCH_ROWS
@@ -16,7 +17,6 @@ from app.store import get_store
 from predictor.clearing_fit import is_real
 from predictor.model import Model
 from predictor.synthetic import reference_model, simulate_rows
-from support import REPO
 
 
 @pytest.fixture

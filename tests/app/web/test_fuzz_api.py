@@ -8,7 +8,6 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.generation.modes import GenerationMode
-
 from sitekit import SiteFactory
 
 # A valid PNR costs a real first lookup (simulator, seeding the store, predictor); an invalid one is cheap.

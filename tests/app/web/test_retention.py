@@ -4,11 +4,11 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import Flask
+from sitekit import csrf_token, links, mails_to, utcnow, waitlisted_pnrs
+from support import SmtpSink, wait_for
 
 from app.jobs import janitor
 from app.store import get_store
-from sitekit import csrf_token, links, mails_to, utcnow, waitlisted_pnrs
-from support import SmtpSink, wait_for
 
 
 def subscribe(site: Flask, sink: SmtpSink, pnr: str, address: str, confirm: bool) -> None:
@@ -45,7 +45,7 @@ def test_unconfirmed_addresses_go_when_their_link_expires_and_everything_after_t
         assert [s["email"] for s in get_store().db.subscriptions.find()] == ["kept@example.in"]
 
         journey = site.extensions["pnr_source"].get_status(pnr, now).journey_date
-        last_day = dt.datetime.combine(journey, dt.time(), dt.timezone.utc) + dt.timedelta(days=site.config["RETENTION_DAYS"])
+        last_day = dt.datetime.combine(journey, dt.time(), dt.UTC) + dt.timedelta(days=site.config["RETENTION_DAYS"])
         assert janitor.iteration(last_day - dt.timedelta(minutes=1)) == {"snapshots": 0, "subscriptions": 0, "pnrs": 0, "unconfirmed": 0}
         purged = janitor.iteration(last_day + dt.timedelta(minutes=1))
     assert purged == {"snapshots": before["snapshots"], "subscriptions": 1, "pnrs": 1, "unconfirmed": 0}

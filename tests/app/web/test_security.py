@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
+from sitekit import Gunicorn, SiteFactory, site_config, waitlisted_pnrs
+from support import MongoServer
 
 from app.config import SettingsError
 from app.web.security import DEV_SECRET_KEY, is_email, mask_email
-from sitekit import Gunicorn, SiteFactory, site_config, waitlisted_pnrs
-from support import MongoServer
 
 
 def test_every_answer_carries_the_security_headers(site: Flask) -> None:

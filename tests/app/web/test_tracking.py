@@ -12,8 +12,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
-from sitekit import (SiteFactory, as_environment, csrf_token, links, mails_to, site_config, utcnow,
-                     waitlisted_pnrs)
+from sitekit import SiteFactory, as_environment, csrf_token, links, mails_to, site_config, utcnow, waitlisted_pnrs
 from support import BIN, REPO, MongoServer, SmtpSink, wait_for
 
 from app.jobs import tracker
