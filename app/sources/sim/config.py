@@ -87,6 +87,9 @@ class SimConfig:
     )
     eq_usage_beta: tuple[float, float] = (4.0, 3.0)  # used share of the emergency (HO) quota
     other_usage_beta: tuple[float, float] = (6.0, 3.0)  # used share of LD/SS/DF/FT
+    # How the chart shares released berths between waiting lists: None serves GN, RL, PQ, TQ in turn;
+    # weights share them in proportion to weight x unmet demand (see charting.share_pool).
+    chart_pool_weights: Mapping[str, float] | None = None
     # --- demand ---
     load_median: Mapping[str, float] = dataclasses.field(
         default_factory=lambda: {"supersonic": 1.6, "subsonic": 1.25, "chuk-chuk": 0.85}
