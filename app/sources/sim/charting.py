@@ -2,7 +2,8 @@
 
 DOMAIN §1.4 and §3.5. At charting the unused emergency quota (used share ~ Beta(4,3)), the unused
 LD/SS/DF/FT berths and every queue's unsold berths form one pool, served in the order GN (RAC first,
-then GNWL), RL, PQ, TQ. Confirmed passengers keep the berth they booked; everyone confirmed later
+then GNWL), RL, PQ, TQ, or, when the config gives `chart_pool_weights`, shared between the lists in
+proportion to weight x unmet demand. Confirmed passengers keep the berth they booked; everyone confirmed later
 gets a free berth in queue order; RAC pairs share the side-lower berths; the waitlisted rest are
 auto-cancelled and their status is frozen.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -88,20 +90,48 @@ def prepare_chart(plan: ClassPlan, queues: dict[str, QueueLog], rng: np.random.G
         pool.append(leftover)
         released[name] = len(leftover)
     pool_berths = np.concatenate(pool) if pool else np.zeros(0, dtype=np.int32)
-    served: dict[str, int] = {}
+    names = [name for name in SERVE_ORDER if name in queues]
+    deficits = {name: max(0, int(_survivor_ranks(queues[name])[0].sum()) - plan.quota_size(name))
+                for name in names}
+    served = share_pool(len(pool_berths), deficits, config.chart_pool_weights)
     taken = 0
-    for name in SERVE_ORDER:
-        if name not in queues:
-            continue
+    for name in names:
         queue = queues[name]
         alive, rank = _survivor_ranks(queue)
-        own_size = plan.quota_size(name)
-        deficit = max(0, int(alive.sum()) - own_size)
-        give = min(deficit, len(pool_berths) - taken)
-        served[name] = give
-        _finalise(plan, queue, alive, rank, own_size, pool_berths[taken : taken + give])
+        give = served[name]
+        _finalise(plan, queue, alive, rank, plan.quota_size(name), pool_berths[taken : taken + give])
         taken += give
     return ChartSummary(released, served)
+
+
+def share_pool(pool: int, deficits: dict[str, int], weights: Mapping[str, float] | None) -> dict[str, int]:
+    """Released berths per waiting list: in serve order (weights None), or shared in proportion to
+    weight x unmet demand, none getting more than it lacks (what is left over goes round again)."""
+    give = dict.fromkeys(deficits, 0)
+    if weights is None:
+        for name, deficit in deficits.items():
+            give[name] = min(deficit, pool - sum(give.values()))
+        return give
+    left = pool
+    while left > 0:
+        open_ = {n: weights.get(n, 0.0) * (d - give[n]) for n, d in deficits.items()
+                 if d > give[n] and weights.get(n, 0.0) > 0}
+        total = sum(open_.values())
+        if total <= 0:
+            break
+        exact = {n: left * w / total for n, w in open_.items()}
+        step = {n: min(int(exact[n]), deficits[n] - give[n]) for n in open_}
+        if not sum(step.values()):  # fewer berths than lists: one each, in serve order by largest share
+            step = {max(exact, key=lambda n: (exact[n], -SERVE_ORDER.index(n))): 1}
+        for n, k in step.items():
+            give[n] += k
+        left -= sum(step.values())
+    for name, deficit in deficits.items():  # lists of weight 0 get what nobody else wanted, in serve order
+        if weights.get(name, 0.0) <= 0:
+            extra = min(deficit - give[name], left)
+            give[name] += extra
+            left -= extra
+    return give
 
 
 def _finalise(plan: ClassPlan, queue: QueueLog, alive: np.ndarray, rank: np.ndarray, own_size: int,

@@ -67,6 +67,18 @@ def default_festival_windows(diwali: float = DIWALI_MULTIPLIER, puja: float = PU
     return tuple(windows)
 
 
+# Era 2013, fitted to the original pnr.me's 2013 lookups (python -m app.sources.sim.calibrate --fit;
+# docs/simulator.md, "Against real 2013 lookups").
+ERA_2013_FIT: dict[str, Any] = {
+    "hazard_h0_per_h": 0.00025,
+    "hazard_beta": 3.9,
+    "hazard_tau_d_h": 72.0,
+    "hazard_multipliers": {"CNF": 1.0, "RAC": 1.3, "WL": 3.0, "TQ_CNF": 0.1},
+    "segment_shares": {"GN": 0.90, "RL": 0.40, "PQ": 0.05},
+    "chart_pool_weights": {"GN": 1.0, "RL": 1.0, "PQ": 1.86, "TQ": 1.11},
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class SimConfig:
     """Everything the simulation depends on besides the train list."""
@@ -87,6 +99,9 @@ class SimConfig:
     )
     eq_usage_beta: tuple[float, float] = (4.0, 3.0)  # used share of the emergency (HO) quota
     other_usage_beta: tuple[float, float] = (6.0, 3.0)  # used share of LD/SS/DF/FT
+    # How the chart shares released berths between waiting lists: None serves GN, RL, PQ, TQ in turn;
+    # weights share them in proportion to weight x unmet demand (see charting.share_pool).
+    chart_pool_weights: Mapping[str, float] | None = None
     # --- demand ---
     load_median: Mapping[str, float] = dataclasses.field(
         default_factory=lambda: {"supersonic": 1.6, "subsonic": 1.25, "chuk-chuk": 0.85}
@@ -134,7 +149,8 @@ class SimConfig:
             raise ValueError(f"unknown era {era!r}; choose one of {', '.join(ERAS)}")
         base: dict[str, Any] = {"seed": int(seed), "era": era}
         if era == "2013":
-            base.update(arp_days=60, rac_berths_per_coach=dict(RAC_BERTHS_2013), hazard_h0_per_h=0.000115)
+            base.update(arp_days=60, rac_berths_per_coach=dict(RAC_BERTHS_2013),
+                        **{k: dict(v) if isinstance(v, dict) else v for k, v in ERA_2013_FIT.items()})
         elif era == "2025":
             base.update(arp_days=60, wl_caps=None, chart_rule="2025", hazard_h0_per_h=0.000115)
         fields = {f.name for f in dataclasses.fields(cls)}

@@ -51,7 +51,10 @@ class Outcomes:
 
     def add(self, key: object, final: np.ndarray) -> None:
         """Count one inventory's group of passengers' final codes under a key."""
-        n, cnf, rac = len(final), int((final == CNF).sum()), int((final == RAC).sum())
+        self.add_counts(key, len(final), int((final == CNF).sum()), int((final == RAC).sum()))
+
+    def add_counts(self, key: object, n: int, cnf: int, rac: int) -> None:
+        """Count one inventory's group of n passengers, cnf of them CNF and rac RAC at the chart."""
         self.n[key] += n
         self.cnf[key] += cnf
         self.rac[key] += rac

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from app.sources.sim.booking import CAN, CNF, RAC, WL, QueueSpec, book_class
-from app.sources.sim.charting import chart_time
+from app.sources.sim.charting import chart_time, share_pool
 from app.sources.sim.config import SimConfig
 from app.sources.sim.demand import Requests
 from app.sources.sim.inventory import Inventory, simulate_inventory
@@ -15,10 +15,11 @@ from app.sources.sim.trains import IST, class_plans, load_trains
 DATES = [dt.date(2016, 2, 9), dt.date(2016, 10, 28)]  # an ordinary Tuesday; Diwali week
 
 
-@pytest.fixture(scope="module")
-def invs() -> list[Inventory]:
-    """Every class of every train on an ordinary day and in Diwali week."""
-    return list(inventories(SimConfig.for_era("2015"), load_trains(), DATES))
+@pytest.fixture(scope="module", params=["2015", "2013"])
+def invs(request: pytest.FixtureRequest) -> list[Inventory]:
+    """Every class of every train on an ordinary day and in Diwali week, in the default era and in 2013
+    (whose chart shares released berths between the lists instead of serving them in turn)."""
+    return list(inventories(SimConfig.for_era(request.param), load_trains(), DATES))
 
 
 def _queues(invs):
@@ -151,3 +152,16 @@ def test_classes_without_rac_go_straight_from_waitlist_to_confirmed(invs):
     for inv, q in _queues(invs):
         if not inv.plan.journey_class.has_rac or q.name != "GN":
             assert q.rac_places == 0 and not (q.final_code == RAC).any()
+
+
+@pytest.mark.parametrize("pool", [0, 1, 2, 7, 40, 500])
+def test_the_chart_pool_is_shared_without_overfilling_any_list(pool):
+    deficits = {"GN": 120, "RL": 30, "PQ": 9, "TQ": 0}
+    in_turn = share_pool(pool, deficits, None)
+    assert in_turn["GN"] == min(pool, 120) and sum(in_turn.values()) == min(pool, 159)
+    shared = share_pool(pool, deficits, {"GN": 1.0, "RL": 1.0, "PQ": 2.0, "TQ": 1.0})
+    assert sum(shared.values()) == min(pool, 159)
+    assert all(0 <= shared[q] <= deficits[q] for q in deficits)
+    if pool <= 159:  # in proportion to weight x unmet demand, 120 : 30 : 18, to within a berth
+        for q, claim in (("GN", 120), ("RL", 30), ("PQ", 18)):
+            assert abs(shared[q] - pool * claim / 168) <= 1.0, (q, shared)
