@@ -151,7 +151,7 @@ class Simulated:
             # Before the chart: the rank among those still holding tickets; after it only those still
             # waitlisted show a WL number, their final one.
             gone = q.cancel_h[None, :] >= taus[before][:, None]
-            ahead = (np.cumsum(gone, axis=1) - gone)[:, waiting]
+            ahead: np.ndarray = (np.cumsum(gone, axis=1) - gone)[:, waiting]
             code, pos = q.code_at_rank(waiting[None, :] - ahead)
             seen_before = (code == WL) & (book_h[None, :] > taus[before][:, None])
             left = final == WL
@@ -270,10 +270,11 @@ FITTED = (
     ("chart_pool_weights[PQ]", 0.0, 2.0),
     ("chart_pool_weights[TQ]", 0.0, 2.0),
 )
+FITTED_NAMES = tuple(item[0] for item in FITTED)
 NEAR = "hazard_near_per_h"
 
 
-def with_params(era: str, values: Sequence[float], names: Sequence[str] = tuple(f for f, _, _ in FITTED),
+def with_params(era: str, values: Sequence[float] | np.ndarray, names: Sequence[str] = FITTED_NAMES,
                 **overrides: Any) -> SimConfig:
     """The era's config with fitted values set (a `field[key]` name sets one entry of a mapping or pair)."""
     base = SimConfig.for_era(era, **overrides)

@@ -36,11 +36,11 @@ def chart_time(config: SimConfig, train: Train, journey_date: dt.date) -> dt.dat
     if config.chart_rule == "2025":
         lo, hi = CHART_2025_WINDOW
         if lo <= train.departure < hi:
-            return dt.datetime.combine(eve, CHART_2025_EVENING, IST).astimezone(dt.timezone.utc)
+            return dt.datetime.combine(eve, CHART_2025_EVENING, IST).astimezone(dt.UTC)
         return departure - dt.timedelta(hours=CHART_2025_LEAD_H)
     if train.departure >= CHART_2013_AFTERNOON:
         return departure - dt.timedelta(hours=CHART_2013_LEAD_H)
-    return dt.datetime.combine(eve, CHART_2013_EVENING, IST).astimezone(dt.timezone.utc)
+    return dt.datetime.combine(eve, CHART_2013_EVENING, IST).astimezone(dt.UTC)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,7 +25,7 @@ from .trains import load_trains
 DOCS = Path(__file__).resolve().parents[3] / "docs"
 YEAR = 2016
 FESTIVAL_DATES = [dt.date(2016, 10, 21) + dt.timedelta(days=3 * i) for i in range(6)] + [dt.date(2016, 3, 20), dt.date(2016, 3, 23)]
-PLOT_NOW = dt.datetime(2026, 11, 29, 8, 0, tzinfo=dt.timezone.utc)  # when the sample PNRs are picked
+PLOT_NOW = dt.datetime(2026, 11, 29, 8, 0, tzinfo=dt.UTC)  # when the sample PNRs are picked
 PLOT_PNRS = 6
 # Kaggle "Railway Waitinglist Dataset" (DOMAIN §1.12 a): confirmed share by booking WL bucket and class.
 KAGGLE_BUCKETS = {"1-5": 32.7, "6-10": 23.4, "11-20": 19.0, "21-40": 15.2, "41-60": 11.7, "61-90": 7.3,

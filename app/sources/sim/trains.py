@@ -86,7 +86,7 @@ class Train:
 
     def departure_at(self, journey_date: dt.date) -> dt.datetime:
         """The departure from the origin on a journey date, as an aware UTC datetime."""
-        return dt.datetime.combine(journey_date, self.departure, IST).astimezone(dt.timezone.utc)
+        return dt.datetime.combine(journey_date, self.departure, IST).astimezone(dt.UTC)
 
 
 @dataclasses.dataclass(frozen=True)

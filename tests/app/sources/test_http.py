@@ -25,8 +25,8 @@ from app.sources.http import HttpSource
 
 # `fake_api` (tests/app/sources/conftest.py) is a FakeApi: answer(pnr, *replies), asked(pnr), requests.
 API_KEY = "s3cr3t/K3Y+9f2"  # '/' and '+' make the URL carry it quoted: both forms must stay hidden
-NOW = dt.datetime(2024, 2, 10, 6, 0, tzinfo=dt.timezone.utc)
-UTC = dt.timezone.utc
+NOW = dt.datetime(2024, 2, 10, 6, 0, tzinfo=dt.UTC)
+UTC = dt.UTC
 
 CONFIRMTKT = {
     "Pnr": "4361365838", "TrainNo": "18638", "TrainName": "SMVB HTE EXP", "Doj": "13-02-2024",

@@ -12,7 +12,7 @@ from app.sources.sim.demand import train_date_load
 from app.sources.sim.strings import legacy, modern
 from app.sources.simulator import SimulatorSource
 
-NOW = dt.datetime(2026, 11, 29, 8, 0, tzinfo=dt.timezone.utc)  # 7 days into a 30-day lookup window
+NOW = dt.datetime(2026, 11, 29, 8, 0, tzinfo=dt.UTC)  # 7 days into a 30-day lookup window
 LATER = NOW + dt.timedelta(days=9)  # same window
 ROW_KEYS = {"train_number", "journey_class", "quota", "waitlist_type", "booking_position", "current_position",
             "hours_to_chart", "journey_date", "pnr", "passenger", "final_code", "final_position"}
