@@ -94,3 +94,29 @@ def test_whole_stack_runs_answers_and_mails_on_a_predictor_crash(kit: Kit, smtp_
         and int(kit.ctl("pid", "predictor:predictor-0").stdout.strip()) != old_pid,
         30, "predictor-0 back", interval_s=0.5,
     )
+
+    # Two more crashes: `./scripts/ctl status` counts three restarts and names the last exit.
+    for _ in range(2):
+        old_pid = int(kit.ctl("pid", "predictor:predictor-0").stdout.strip())
+        os.kill(old_pid, signal.SIGKILL)
+        wait_for(
+            lambda old=old_pid: kit.states()["predictor:predictor-0"][0] == "RUNNING"
+            and int(kit.ctl("pid", "predictor:predictor-0").stdout.strip()) != old,
+            30, "predictor-0 back", interval_s=0.5,
+        )
+    (kit.root / "scripts").mkdir(exist_ok=True)
+    shutil.copy(REPO / "scripts" / "ctl", kit.root / "scripts" / "ctl")
+    if not (kit.root / ".venv").exists():
+        (kit.root / ".venv").symlink_to(BIN.parent)
+    shown = subprocess.run([str(kit.root / "scripts" / "ctl"), "status", "--json"], capture_output=True, text=True,
+                           timeout=30, env={"PATH": os.environ["PATH"]}, check=False)
+    assert shown.returncode == 0, shown.stderr
+    rows = {r["program"]: r for r in json.loads(shown.stdout)}
+    assert EXPECTED_PROGRAMS <= set(rows)
+    crashed = rows["predictor:predictor-0"]
+    assert crashed["restarts"] == 3 and crashed["last_exit"].startswith("terminated by SIGKILL; not expected"), crashed
+    assert rows["predictor:predictor-1"]["restarts"] == 0 and rows["predictor:predictor-1"]["rss_mib"] > 10
+    assert rows["web"]["state"] == "RUNNING" and rows["web"]["rss_mib"] > rows["predictor:predictor-1"]["rss_mib"]
+    text = subprocess.run([str(kit.root / "scripts" / "ctl"), "status"], capture_output=True, text=True, timeout=30,
+                          env={"PATH": os.environ["PATH"]}, check=False).stdout
+    assert "restarts" in text.splitlines()[0] and "terminated by SIGKILL" in text

@@ -64,6 +64,11 @@ class _Transport(xmlrpc.client.Transport):
         return http.client.HTTPConnection(urllib.parse.urlsplit(self.server_url).netloc, timeout=self.timeout)
 
 
+def rpc_at(server_url: str, timeout_s: float = RPC_TIMEOUT_S) -> Any:
+    """supervisord's XML-RPC interface at a unix:// or http:// URL, without credentials."""
+    return xmlrpc.client.ServerProxy("http://localhost/RPC2", transport=_Transport(server_url, timeout_s))
+
+
 def rpc_from_env(environ: Mapping[str, str] | None = None) -> Any | None:
     """supervisord's XML-RPC interface as a listener (or its children) sees it, or None outside supervisord."""
     environ = os.environ if environ is None else environ
