@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from support import REPO, SmtpSink, wait_for
 
 ANALYZE = shutil.which("systemd-analyze")
