@@ -22,10 +22,16 @@ by L-BFGS (preconditioned, warm started); places to a berth per queue by maximum
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import math
+import multiprocessing
+import os
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -57,6 +63,8 @@ CLUSTER_LOG_HOURS = 0.25
 WARM_START_ROWS = 4000
 MAX_ROUNDS = 3
 MAX_ITERATIONS = 500
+FTOL = 1e-8  # relative reduction of the per-row objective at which L-BFGS stops
+GTOL = 1e-5
 EB_TOLERANCE = 0.05
 OFFSET_SD_START = 0.3  # both random effects
 OFFSET_SD_LIMITS = (0.02, 3.0)
@@ -178,6 +186,21 @@ class _Problem:
         alpha[0], gamma[0] = -2.0, 1.0
         return theta
 
+    def warm(self, start: Start) -> np.ndarray:
+        """`start`'s estimates in this problem's layout; effects it lacks start at 0.
+
+        The spreads are not taken over: the EB rounds stop before they settle, so from another fit's
+        spreads a fold would end elsewhere than fitted from scratch (and out-of-fold predictions, the
+        recalibration's data, would change with it).
+        """
+        theta = self.start()
+        coef, u, w, v = np.split(theta, np.cumsum(self.sizes)[[2, 3, 4]])
+        coef[:] = start.coefficients
+        u[:] = [start.queue_offsets.get(t, 0.0) for t in self.trains]
+        w[:] = [start.queue_slopes.get(t, 0.0) for t in self.trains]
+        v[:] = [start.date_offsets.get(d, 0.0) for d in self.days]
+        return theta
+
     def bounds(self) -> list[tuple[float, float]]:
         """Box bounds; the places already cleared may only raise the mean (keeps it monotone)."""
         coef = [(-COEF_LIMIT, COEF_LIMIT)] * (self.sizes[0] + self.sizes[1] + self.sizes[2])
@@ -198,7 +221,7 @@ class _Problem:
             return value, grad / scale
 
         res = optimize.minimize(scaled, theta * scale, jac=True, method="L-BFGS-B", bounds=bounds,
-                                options={"maxiter": MAX_ITERATIONS, "ftol": 1e-8, "gtol": 1e-5})
+                                options={"maxiter": MAX_ITERATIONS, "ftol": FTOL, "gtol": GTOL})
         res.x = res.x / scale
         return res
 
@@ -265,63 +288,137 @@ def thin(parsed: list[dict[str, Any]], dates: list[str], per_cluster: int, max_r
     return np.sort(np.array(keep[:max_rows], dtype=np.int64))
 
 
+@dataclass
+class _Rows:
+    """Valid outcome rows, parsed, with their train-dates; `valid` and `skipped` count the rows given."""
+
+    parsed: list[dict[str, Any]]
+    outcomes: list[tuple[str, int | None]]
+    dates: list[str]
+    valid: int
+    skipped: int
+
+    def take(self, index: np.ndarray, *, whole: bool = False) -> _Rows:
+        """Some of the rows; `whole` when they are all there is (a fold), not a sample of the rest."""
+        counts = (len(index), 0) if whole else (self.valid, self.skipped)
+        return _Rows([self.parsed[i] for i in index], [self.outcomes[i] for i in index],
+                     [self.dates[i] for i in index], *counts)
+
+
+@dataclass(frozen=True)
+class Start:
+    """A fitted structure's estimates by name, for a fit of some of its rows to start from."""
+
+    coefficients: np.ndarray  # beta, alpha, gamma
+    queue_offsets: dict[str, float]
+    queue_slopes: dict[str, float]
+    date_offsets: dict[str, float]
+    places: dict[str, int]
+
+
+def _prepare(rows: list[dict[str, Any]]) -> tuple[_Rows, list[int]]:
+    """The valid rows parsed, once, and their indices among `rows`; raises ValueError if there are none."""
+    parsed, outcomes, kept = parse_rows(rows)
+    skipped = len(rows) - len(kept)
+    if skipped:
+        log.warning("skipped %d of %d outcome rows that are not valid", skipped, len(rows))
+    if not parsed:
+        raise ValueError("no usable outcome rows to fit")
+    dates = [str(rows[i].get("journey_date") or "") for i in kept]
+    return _Rows(parsed, outcomes, dates, len(kept), skipped), kept
+
+
+def _thinned(data: _Rows, seed: int, max_rows: int, per_cluster: int) -> _Rows:
+    """The rows to fit on (see thin)."""
+    keep = thin(data.parsed, data.dates, per_cluster, max_rows, np.random.default_rng(seed))
+    if len(keep) == len(data.parsed):
+        return data
+    log.info("fitting on %d of %d rows (at most %d per queue, journey and hour)", len(keep), len(data.parsed),
+             per_cluster)
+    return data.take(keep)
+
+
 def fit(rows: list[dict[str, Any]], *, seed: int = 0, max_rows: int = MAX_FIT_ROWS,
-        per_cluster: int = ROWS_PER_CLUSTER, folds: int = CALIBRATION_FOLDS) -> Model:
+        per_cluster: int = ROWS_PER_CLUSTER, folds: int = CALIBRATION_FOLDS, warm_folds: bool = True,
+        parallel: bool = True) -> Model:
     """Fit the model to outcome rows (the contract's row format), then its recalibration maps by
     cross-fitting over `folds` folds of train-dates (calibration.py; none when folds < 2 or the rows
-    span fewer than MIN_CALIBRATION_JOURNEYS train-dates); raises ValueError if no row is usable."""
+    span fewer than MIN_CALIBRATION_JOURNEYS train-dates); raises ValueError if no row is usable.
+
+    The fold fits start from the full fit's estimates (`warm_folds`: half the rows move them little)
+    and run side by side in child processes (`parallel`, when there is more than one core).
+    """
     started = time.monotonic()
-    model = fit_structure(rows, seed=seed, max_rows=max_rows, per_cluster=per_cluster)
+    data, kept = _prepare(rows)
+    model, start = _structure(_thinned(data, seed, max_rows, per_cluster), seed=seed)
     keys = [f"{row.get('train_number')}|{row.get('journey_date')}" if isinstance(row, dict) else "" for row in rows]
     if folds < 2 or len(set(keys)) < MIN_CALIBRATION_JOURNEYS:
         return model
-    fold_of = calibration.folds(keys, folds, seed)
+    fold_of = calibration.folds(keys, folds, seed)[kept]
+    parts = [_thinned(data.take(np.flatnonzero(fold_of != k), whole=True), seed, max_rows, per_cluster)
+             for k in range(folds)]
     p_cnf, p_any, has_rac, codes = [], [], [], []
-    for k in range(folds):
-        part = fit_structure([r for r, f in zip(rows, fold_of) if f != k], seed=seed, max_rows=max_rows,
-                             per_cluster=per_cluster)
-        held = [r for r, f in zip(rows, fold_of) if f == k]
-        parsed, outcomes, _kept = parse_rows(held)
-        if not parsed:
+    for k, part in enumerate(_fold_models(parts, seed, start if warm_folds else None, parallel)):
+        held = data.take(np.flatnonzero(fold_of == k))
+        if not held.parsed:
             continue
-        features = to_features(parsed)
+        features = to_features(held.parsed)
         probs = part.probabilities(features)
         p_cnf.append(probs["p_cnf"])
         p_any.append(probs["p_cnf"] + probs["p_rac"])
         has_rac.append(part.rac_places(features) > 0)
-        codes.append(np.array([code for code, _position in outcomes]))
+        codes.append(np.array([code for code, _position in held.outcomes]))
     maps = calibration.fit_maps(*(np.concatenate(x) for x in (p_cnf, p_any, has_rac, codes)))
     metrics = {**model.metrics, "calibration_folds": folds, "fit_seconds": round(time.monotonic() - started, 3)}
     log.info("recalibrated from %d out-of-fold rows in %d folds: %s", sum(map(len, codes)), folds, maps)
     return Model({**model.parameters, "calibration": maps}, metrics=metrics)
 
 
+def _fold_models(parts: list[_Rows], seed: int, start: Start | None, parallel: bool) -> Iterator[Model]:
+    """The structure fitted on each fold's rows, in order; side by side in child processes if asked.
+
+    Spawned, not forked: a fork of a process holding threads (the web app's, a BLAS pool) can inherit
+    a held lock. The rows and models travel as the executor's pickles, never leaving this process tree.
+    """
+    one = functools.partial(_fold_structure, seed=seed, start=start)
+    workers = min(len(parts), os.cpu_count() or 1)
+    if not parallel or workers < 2:
+        yield from map(one, parts)
+        return
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield from pool.map(one, parts)
+
+
+def _fold_structure(data: _Rows, *, seed: int, start: Start | None) -> Model:
+    """The structure alone on a fold's thinned rows (module level: a child process runs it)."""
+    return _structure(data, seed=seed, start=start)[0]
+
+
 def fit_structure(rows: list[dict[str, Any]], *, seed: int = 0, max_rows: int = MAX_FIT_ROWS,
                   per_cluster: int = ROWS_PER_CLUSTER) -> Model:
     """The structural model alone (no recalibration); raises ValueError if no row is usable."""
+    return _structure(_thinned(_prepare(rows)[0], seed, max_rows, per_cluster), seed=seed)[0]
+
+
+def _structure(data: _Rows, *, seed: int, start: Start | None = None) -> tuple[Model, Start]:
+    """The structure fitted on all of `data`, from `start` if given, and its estimates by name."""
     started = time.monotonic()
-    parsed, outcomes, kept = parse_rows(rows)
-    dates = [str(rows[i].get("journey_date") or "") for i in kept]
-    skipped = len(rows) - len(kept)
-    if skipped:
-        log.warning("skipped %d of %d outcome rows that are not valid", skipped, len(rows))
-    if not parsed:
-        raise ValueError("no usable outcome rows to fit")
-    keep = thin(parsed, dates, per_cluster, max_rows, np.random.default_rng(seed))
-    if len(keep) < len(parsed):
-        log.info("fitting on %d of %d rows (at most %d per queue, journey and hour)", len(keep), len(parsed),
-                 per_cluster)
-        parsed, outcomes, dates = [parsed[i] for i in keep], [outcomes[i] for i in keep], [dates[i] for i in keep]
+    parsed, outcomes, dates = data.parsed, data.outcomes, data.dates
     seen = Outcomes.of(parsed, outcomes)
     lower, guess, spread = seen.initial()
-    places = guess
     problem = _Problem(parsed, dates)
+    places = guess if start is None else np.array([max(start.places.get(q, g), lo) for q, g, lo
+                                                   in zip(seen.queues, guess, lower)], dtype=np.int64)
     problem.value, problem.exact, problem.upper = seen.observations(places)
-    theta, iterations, converged, rounds = problem.start(), 0, True, 0
-    if len(parsed) > 2 * WARM_START_ROWS:
-        # Most of the way on a sample: full-data iterations are what costs.
-        sample = np.random.default_rng(seed).choice(len(parsed), WARM_START_ROWS, replace=False)
-        theta = problem.subset(sample).minimise(theta).x
+    if start is not None:
+        theta = problem.warm(start)
+    else:
+        theta = problem.start()
+        if len(parsed) > 2 * WARM_START_ROWS:
+            # Most of the way on a sample: full-data iterations are what costs.
+            sample = np.random.default_rng(seed).choice(len(parsed), WARM_START_ROWS, replace=False)
+            theta = problem.subset(sample).minimise(theta).x
+    iterations, converged, rounds = 0, True, 0
     for rounds in range(1, MAX_ROUNDS + 1):
         res = problem.minimise(theta)
         theta, iterations, converged = res.x, iterations + int(res.nit), bool(res.success)
@@ -333,31 +430,34 @@ def fit_structure(rows: list[dict[str, Any]], *, seed: int = 0, max_rows: int = 
         problem.value, problem.exact, problem.upper = seen.observations(places)
         if settled:
             break
-    beta, alpha, gamma, u, w, _v = problem.split(theta)
+    beta, alpha, gamma, u, w, v = problem.split(theta)
     ll = problem.row_terms(theta)[0]
     fitted_places = {q: int(k) for q, k in zip(seen.queues, places)}
+    trains = problem.trains.tolist()
     parameters = {
         "centers": dict(DEFAULT_CENTERS),
         "log_mean": dict(zip(MU_TERMS, beta.tolist())),
         "logit_cancel_ahead": dict(zip(Q_TERMS, alpha.tolist())),
         "log_size": dict(zip(R_TERMS, gamma.tolist())),
         "train_offset_sd": dict(zip(QUOTA_GROUPS, problem.sd[0].tolist())),
-        "train_offsets": dict(zip(problem.trains.tolist(), u.tolist())),
-        "train_offset_sds": dict(zip(problem.trains.tolist(), np.sqrt(offset_var).tolist())),
+        "train_offsets": dict(zip(trains, u.tolist())),
+        "train_offset_sds": dict(zip(trains, np.sqrt(offset_var).tolist())),
         "train_slope_sd": dict(zip(QUOTA_GROUPS, problem.sd[1].tolist())),
-        "train_slopes": dict(zip(problem.trains.tolist(), w.tolist())),
-        "train_slope_sds": dict(zip(problem.trains.tolist(), np.sqrt(slope_var).tolist())),
+        "train_slopes": dict(zip(trains, w.tolist())),
+        "train_slope_sds": dict(zip(trains, np.sqrt(slope_var).tolist())),
         "date_offset_sd": dict(zip(QUOTA_GROUPS, problem.sd[2].tolist())),
         "rac_places": fitted_places,
         "rac_places_prior": medians(fitted_places),
     }
     metrics = {
-        "rows": len(parsed), "rows_valid": len(kept), "rows_skipped": skipped, "queues": len(problem.trains),
+        "rows": len(parsed), "rows_valid": data.valid, "rows_skipped": data.skipped, "queues": len(trains),
         "queue_dates": len(problem.days), "queues_with_rac": len(seen.queues), "exact_rows": int(problem.exact.sum()),
         "log_likelihood_per_row": float(ll.mean()), "rounds": rounds, "iterations": iterations,
         "converged": converged, "fit_seconds": round(time.monotonic() - started, 3),
     }
-    log.info("fitted %d rows over %d queues, %d queue-dates in %.1f s (%d rounds; GN spreads: queue %.3f, "
-             "slope %.3f, date %.3f; converged %s)", len(parsed), len(problem.trains), len(problem.days),
-             metrics["fit_seconds"], rounds, *problem.sd[:, 0], converged)
-    return Model(parameters, metrics=metrics)
+    log.info("fitted %d rows over %d queues, %d queue-dates in %.1f s (%d rounds, %d iterations; GN spreads: "
+             "queue %.3f, slope %.3f, date %.3f; converged %s)", len(parsed), len(trains), len(problem.days),
+             metrics["fit_seconds"], rounds, iterations, *problem.sd[:, 0], converged)
+    estimates = Start(np.concatenate([beta, alpha, gamma]), dict(zip(trains, u.tolist())),
+                      dict(zip(trains, w.tolist())), dict(zip(problem.days.tolist(), v.tolist())), fitted_places)
+    return Model(parameters, metrics=metrics), estimates
