@@ -21,6 +21,7 @@ by L-BFGS (preconditioned, warm started); places to a berth per queue by maximum
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import logging
@@ -29,7 +30,6 @@ import multiprocessing
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -57,6 +57,9 @@ log = logging.getLogger(__name__)
 
 MAX_FIT_ROWS = 100_000
 CALIBRATION_FOLDS = 2
+# Out-of-fold rows predicted for the recalibration maps: three parameters a map need no more, and
+# predicting 400 train-dates' 400,000 rows cost more than the fold fits.
+MAX_CALIBRATION_ROWS = 50_000
 MIN_CALIBRATION_JOURNEYS = 20
 ROWS_PER_CLUSTER = 1  # 400 train-dates at 1 a cluster beat 160 at 3, at the same fitting cost
 CLUSTER_LOG_HOURS = 0.25
@@ -188,21 +191,6 @@ class _Problem:
         alpha[0], gamma[0] = -2.0, 1.0
         return theta
 
-    def warm(self, start: Start) -> np.ndarray:
-        """`start`'s estimates in this problem's layout; effects it lacks start at 0.
-
-        The spreads are not taken over: the EB rounds stop before they settle, so from another fit's
-        spreads a fold would end elsewhere than fitted from scratch (and out-of-fold predictions, the
-        recalibration's data, would change with it).
-        """
-        theta = self.start()
-        coef, u, w, v = np.split(theta, np.cumsum(self.sizes)[[2, 3, 4]])
-        coef[:] = start.coefficients
-        u[:] = [start.queue_offsets.get(t, 0.0) for t in self.trains]
-        w[:] = [start.queue_slopes.get(t, 0.0) for t in self.trains]
-        v[:] = [start.date_offsets.get(d, 0.0) for d in self.days]
-        return theta
-
     def bounds(self) -> list[tuple[float, float]]:
         """Box bounds; the places already cleared may only raise the mean (keeps it monotone)."""
         coef = [(-COEF_LIMIT, COEF_LIMIT)] * (self.sizes[0] + self.sizes[1] + self.sizes[2])
@@ -307,17 +295,6 @@ class _Rows:
                      [self.dates[i] for i in index], *counts)
 
 
-@dataclass(frozen=True)
-class Start:
-    """A fitted structure's estimates by name, for a fit of some of its rows to start from."""
-
-    coefficients: np.ndarray  # beta, alpha, gamma
-    queue_offsets: dict[str, float]
-    queue_slopes: dict[str, float]
-    date_offsets: dict[str, float]
-    places: dict[str, int]
-
-
 def _prepare(rows: list[dict[str, Any]]) -> tuple[_Rows, list[int]]:
     """The valid rows parsed, once, and their indices among `rows`; raises ValueError if there are none."""
     parsed, outcomes, kept = parse_rows(rows)
@@ -341,87 +318,86 @@ def _thinned(data: _Rows, seed: int, max_rows: int, per_cluster: int) -> _Rows:
 
 
 def fit(rows: list[dict[str, Any]], *, seed: int = 0, max_rows: int = MAX_FIT_ROWS,
-        per_cluster: int = ROWS_PER_CLUSTER, folds: int = CALIBRATION_FOLDS, warm_folds: bool = True,
-        parallel: bool = True, ftol: float = FTOL) -> Model:
+        per_cluster: int = ROWS_PER_CLUSTER, folds: int = CALIBRATION_FOLDS, parallel: bool = True,
+        ftol: float = FTOL, calibration_rows: int | None = MAX_CALIBRATION_ROWS) -> Model:
     """Fit the model to outcome rows (the contract's row format), then its recalibration maps by
     cross-fitting over `folds` folds of train-dates (calibration.py; none when folds < 2 or the rows
     span fewer than MIN_CALIBRATION_JOURNEYS train-dates); raises ValueError if no row is usable.
 
-    The fold fits start from the full fit's estimates (`warm_folds`: half the rows move them little)
-    and run side by side in child processes (`parallel`, when there is more than one core); `ftol`
-    is where L-BFGS stops (see FTOL).
+    With `parallel` (and more than one core) the fold fits, each with its predictions of the fold
+    held out, run in child processes while this one fits the full structure; `ftol` is where L-BFGS
+    stops (see FTOL); the maps are fitted to at most `calibration_rows` out-of-fold rows drawn at
+    random (None: all).
     """
     started = time.monotonic()
     data, kept = _prepare(rows)
-    model, start = _structure(_thinned(data, seed, max_rows, per_cluster), seed=seed, ftol=ftol)
+    full = _thinned(data, seed, max_rows, per_cluster)
     keys = [f"{row.get('train_number')}|{row.get('journey_date')}" if isinstance(row, dict) else "" for row in rows]
     if folds < 2 or len(set(keys)) < MIN_CALIBRATION_JOURNEYS:
-        return model
+        return _structure(full, seed=seed, ftol=ftol)
     fold_of = calibration.folds(keys, folds, seed)[kept]
-    parts = [_thinned(data.take(np.flatnonzero(fold_of != k), whole=True), seed, max_rows, per_cluster)
-             for k in range(folds)]
-    p_cnf, p_any, has_rac, codes = [], [], [], []
-    one = functools.partial(_fold_structure, seed=seed, start=start if warm_folds else None, ftol=ftol)
-    for k, part in enumerate(_fold_models(parts, one, parallel)):
-        held = data.take(np.flatnonzero(fold_of == k))
-        if not held.parsed:
-            continue
-        features = to_features(held.parsed)
-        probs = part.probabilities(features)
-        p_cnf.append(probs["p_cnf"])
-        p_any.append(probs["p_cnf"] + probs["p_rac"])
-        has_rac.append(part.rac_places(features) > 0)
-        codes.append(np.array([code for code, _position in held.outcomes]))
+    scored = np.arange(len(fold_of))
+    if calibration_rows is not None and calibration_rows < len(scored):
+        scored = np.sort(np.random.default_rng(seed).choice(len(scored), calibration_rows, replace=False))
+    parts = [(_thinned(data.take(np.flatnonzero(fold_of != k), whole=True), seed, max_rows, per_cluster),
+              data.take(scored[fold_of[scored] == k])) for k in range(folds)]
+    one = functools.partial(_out_of_fold, seed=seed, ftol=ftol)
+    workers = min(folds, os.cpu_count() or 1) if parallel else 1
+    with _pool(workers) as pool:
+        pending = pool.map(one, parts) if pool else map(one, parts)  # submitted now, or run when asked
+        model = _structure(full, seed=seed, ftol=ftol)
+        p_cnf, p_any, has_rac, codes = zip(*pending)
     maps = calibration.fit_maps(*(np.concatenate(x) for x in (p_cnf, p_any, has_rac, codes)))
     metrics = {**model.metrics, "calibration_folds": folds, "fit_seconds": round(time.monotonic() - started, 3)}
     log.info("recalibrated from %d out-of-fold rows in %d folds: %s", sum(map(len, codes)), folds, maps)
     return Model({**model.parameters, "calibration": maps}, metrics=metrics)
 
 
-def _fold_models(parts: list[_Rows], one: Callable[[_Rows], Model], parallel: bool) -> Iterator[Model]:
-    """The structure fitted on each fold's rows, in order; side by side in child processes if asked.
+def _pool(workers: int) -> ProcessPoolExecutor | contextlib.nullcontext[None]:
+    """Child processes for the fold fits, or none for one worker.
 
     Spawned, not forked: a fork of a process holding threads (the web app's, a BLAS pool) can inherit
-    a held lock. The rows and models travel as the executor's pickles, never leaving this process tree.
+    a held lock. Rows and predictions travel as the executor's pickles, never leaving this process tree.
     """
-    workers = min(len(parts), os.cpu_count() or 1)
-    if not parallel or workers < 2:
-        yield from map(one, parts)
-        return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        yield from pool.map(one, parts)
+    if workers < 2:
+        return contextlib.nullcontext()
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
 
 
-def _fold_structure(data: _Rows, *, seed: int, start: Start | None, ftol: float) -> Model:
-    """The structure alone on a fold's thinned rows (module level: a child process runs it)."""
-    return _structure(data, seed=seed, start=start, ftol=ftol)[0]
+def _out_of_fold(part: tuple[_Rows, _Rows], *, seed: int, ftol: float
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The structure fitted on a fold's training rows, and its (P(CNF), P(CNF or RAC), whether RAC
+    places stand between, charted code) for each held-out row."""
+    train, held = part
+    model = _structure(train, seed=seed, ftol=ftol)
+    if not held.parsed:
+        return np.zeros(0), np.zeros(0), np.zeros(0, dtype=bool), np.zeros(0, dtype=str)
+    features = to_features(held.parsed)
+    probs = model.probabilities(features)
+    return (probs["p_cnf"], probs["p_cnf"] + probs["p_rac"], model.rac_places(features) > 0,
+            np.array([code for code, _position in held.outcomes]))
 
 
 def fit_structure(rows: list[dict[str, Any]], *, seed: int = 0, max_rows: int = MAX_FIT_ROWS,
                   per_cluster: int = ROWS_PER_CLUSTER) -> Model:
     """The structural model alone (no recalibration); raises ValueError if no row is usable."""
-    return _structure(_thinned(_prepare(rows)[0], seed, max_rows, per_cluster), seed=seed)[0]
+    return _structure(_thinned(_prepare(rows)[0], seed, max_rows, per_cluster), seed=seed)
 
 
-def _structure(data: _Rows, *, seed: int, start: Start | None = None, ftol: float = FTOL) -> tuple[Model, Start]:
-    """The structure fitted on all of `data`, from `start` if given, and its estimates by name."""
+def _structure(data: _Rows, *, seed: int, ftol: float = FTOL) -> Model:
+    """The structure fitted on all of `data`."""
     started = time.monotonic()
     parsed, outcomes, dates = data.parsed, data.outcomes, data.dates
     seen = Outcomes.of(parsed, outcomes)
     lower, guess, spread = seen.initial()
+    places = guess
     problem = _Problem(parsed, dates)
-    places = guess if start is None else np.array([max(start.places.get(q, g), lo) for q, g, lo
-                                                   in zip(seen.queues, guess, lower)], dtype=np.int64)
     problem.value, problem.exact, problem.upper = seen.observations(places)
-    if start is not None:
-        theta = problem.warm(start)
-    else:
-        theta = problem.start()
-        if len(parsed) > 2 * WARM_START_ROWS:
-            # Most of the way on a sample: full-data iterations are what costs.
-            sample = np.random.default_rng(seed).choice(len(parsed), WARM_START_ROWS, replace=False)
-            theta = problem.subset(sample).minimise(theta, ftol).x
-    iterations, converged, rounds = 0, True, 0
+    theta, iterations, converged, rounds = problem.start(), 0, True, 0
+    if len(parsed) > 2 * WARM_START_ROWS:
+        # Most of the way on a sample: full-data iterations are what costs.
+        sample = np.random.default_rng(seed).choice(len(parsed), WARM_START_ROWS, replace=False)
+        theta = problem.subset(sample).minimise(theta, ftol).x
     for rounds in range(1, MAX_ROUNDS + 1):
         res = problem.minimise(theta, ftol)
         theta, iterations, converged = res.x, iterations + int(res.nit), bool(res.success)
@@ -433,34 +409,31 @@ def _structure(data: _Rows, *, seed: int, start: Start | None = None, ftol: floa
         problem.value, problem.exact, problem.upper = seen.observations(places)
         if settled:
             break
-    beta, alpha, gamma, u, w, v = problem.split(theta)
+    beta, alpha, gamma, u, w, _v = problem.split(theta)
     ll = problem.row_terms(theta)[0]
     fitted_places = {q: int(k) for q, k in zip(seen.queues, places)}
-    trains = problem.trains.tolist()
     parameters = {
         "centers": dict(DEFAULT_CENTERS),
         "log_mean": dict(zip(MU_TERMS, beta.tolist())),
         "logit_cancel_ahead": dict(zip(Q_TERMS, alpha.tolist())),
         "log_size": dict(zip(R_TERMS, gamma.tolist())),
         "train_offset_sd": dict(zip(QUOTA_GROUPS, problem.sd[0].tolist())),
-        "train_offsets": dict(zip(trains, u.tolist())),
-        "train_offset_sds": dict(zip(trains, np.sqrt(offset_var).tolist())),
+        "train_offsets": dict(zip(problem.trains.tolist(), u.tolist())),
+        "train_offset_sds": dict(zip(problem.trains.tolist(), np.sqrt(offset_var).tolist())),
         "train_slope_sd": dict(zip(QUOTA_GROUPS, problem.sd[1].tolist())),
-        "train_slopes": dict(zip(trains, w.tolist())),
-        "train_slope_sds": dict(zip(trains, np.sqrt(slope_var).tolist())),
+        "train_slopes": dict(zip(problem.trains.tolist(), w.tolist())),
+        "train_slope_sds": dict(zip(problem.trains.tolist(), np.sqrt(slope_var).tolist())),
         "date_offset_sd": dict(zip(QUOTA_GROUPS, problem.sd[2].tolist())),
         "rac_places": fitted_places,
         "rac_places_prior": medians(fitted_places),
     }
     metrics = {
-        "rows": len(parsed), "rows_valid": data.valid, "rows_skipped": data.skipped, "queues": len(trains),
+        "rows": len(parsed), "rows_valid": data.valid, "rows_skipped": data.skipped, "queues": len(problem.trains),
         "queue_dates": len(problem.days), "queues_with_rac": len(seen.queues), "exact_rows": int(problem.exact.sum()),
         "log_likelihood_per_row": float(ll.mean()), "rounds": rounds, "iterations": iterations,
         "converged": converged, "fit_seconds": round(time.monotonic() - started, 3),
     }
     log.info("fitted %d rows over %d queues, %d queue-dates in %.1f s (%d rounds, %d iterations; GN spreads: "
-             "queue %.3f, slope %.3f, date %.3f; converged %s)", len(parsed), len(trains), len(problem.days),
+             "queue %.3f, slope %.3f, date %.3f; converged %s)", len(parsed), len(problem.trains), len(problem.days),
              metrics["fit_seconds"], rounds, iterations, *problem.sd[:, 0], converged)
-    estimates = Start(np.concatenate([beta, alpha, gamma]), dict(zip(trains, u.tolist())),
-                      dict(zip(trains, w.tolist())), dict(zip(problem.days.tolist(), v.tolist())), fitted_places)
-    return Model(parameters, metrics=metrics), estimates
+    return Model(parameters, metrics=metrics)
