@@ -7,7 +7,7 @@ over-promises (on simulated journeys: 25 % predicted, 20 % confirmed). A logisti
 logit of each probability corrects that, fitted by cross-fitting: the training journeys are split
 in folds by train-date, the structure is fitted without each fold and predicts it, and the maps
 are fitted to those out-of-fold predictions, every row counting alike (rows drawn at random, as
-many as three parameters a map need: fit.MAX_CALIBRATION_ROWS). Fitting them to in-sample
+many as a map's three parameters need: fit.MAX_CALIBRATION_ROWS). Fitting them to in-sample
 predictions would teach the wrong lesson (there, the queue offsets are known and the model looks
 under-confident).
 

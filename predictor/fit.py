@@ -57,8 +57,8 @@ log = logging.getLogger(__name__)
 
 MAX_FIT_ROWS = 100_000
 CALIBRATION_FOLDS = 2
-# Out-of-fold rows predicted for the recalibration maps: three parameters a map need no more, and
-# predicting 400 train-dates' 400,000 rows cost more than the fold fits.
+# Out-of-fold rows predicted for the recalibration maps, drawn at random: a map's three parameters
+# need no more, and predicting all of 400 train-dates' 400,000 rows cost more than the fold fits.
 MAX_CALIBRATION_ROWS = 50_000
 MIN_CALIBRATION_JOURNEYS = 20
 ROWS_PER_CLUSTER = 1  # 400 train-dates at 1 a cluster beat 160 at 3, at the same fitting cost
