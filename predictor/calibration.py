@@ -6,7 +6,8 @@ from every row, and the busy days with long waitlists are most of them; on those
 over-promises (on simulated journeys: 25 % predicted, 20 % confirmed). A logistic map on the
 logit of each probability corrects that, fitted by cross-fitting: the training journeys are split
 in folds by train-date, the structure is fitted without each fold and predicts it, and the maps
-are fitted to those out-of-fold predictions, every row counting. Fitting them to in-sample
+are fitted to those out-of-fold predictions, every row counting alike (rows drawn at random, as
+many as a map's three parameters need: fit.MAX_CALIBRATION_ROWS). Fitting them to in-sample
 predictions would teach the wrong lesson (there, the queue offsets are known and the model looks
 under-confident).
 

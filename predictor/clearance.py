@@ -54,11 +54,19 @@ def nb_sf(j: np.ndarray, mu: np.ndarray, r: np.ndarray) -> np.ndarray:
 
 
 def _window(n: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The [lo, hi] range of the binomial outside which its mass is negligible."""
+    """The [lo, hi] range of the binomial outside which its mass is negligible.
+
+    Above the mean the tail is longer than the standard deviation says when few of those ahead are
+    likely to cancel (a Poisson-like tail): there the window reaches as far as Bernstein's bound,
+    P(A >= nq + t) <= exp(-t^2 / (2 (var + t / 3))), puts the mass beyond a normal's WINDOW_SD
+    deviations out. A narrower window left most such rows to be evaluated again over every count.
+    """
     mean = n * q
-    half = WINDOW_SD * np.sqrt(n * q * (1 - q)) + 1
+    var = n * q * (1 - q)
+    half = WINDOW_SD * np.sqrt(var) + 1
+    reach = WINDOW_SD**2 / 6 + np.sqrt(WINDOW_SD**4 / 36 + WINDOW_SD**2 * var) + 1  # >= half
     lo = np.clip(np.floor(mean - half), 0, n).astype(np.int64)
-    hi = np.clip(np.ceil(mean + half), 0, n).astype(np.int64)
+    hi = np.clip(np.ceil(mean + reach), 0, n).astype(np.int64)
     return lo, hi
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import stats
+from scipy import special, stats
 
 from predictor import clearance
 
@@ -79,3 +79,13 @@ def test_interval_likelihood_matches_the_difference_of_tails() -> None:
     h = 1e-6
     moved = clearance.log_likelihood(n, q, mu * np.exp(h), r, value, censored, upper)[0]
     np.testing.assert_allclose(grads[0][plausible], ((moved - ll) / h)[plausible], rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("q", [0.001, 0.01, 0.05, 0.3])
+def test_the_window_holds_the_long_upper_tail_of_few_likely_cancellations(q: float) -> None:
+    # With few of those ahead likely to cancel, the binomial's tail above its mean is far longer than
+    # its standard deviation says; a window that missed it had most rows evaluated again in full.
+    n = np.arange(1, 500)
+    lo, hi = clearance._window(n, np.full(len(n), q))
+    assert np.all(special.bdtrc(hi, n, q) <= np.exp(-clearance.WINDOW_SD**2 / 2))
+    assert np.all(special.bdtr(lo - 1, n, q)[lo > 0] <= 1e-9)

@@ -33,13 +33,26 @@ def rows(truth: Model) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def fitted(rows: list[dict[str, Any]]) -> Model:
+def given(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     first = rows[0]
     bad = BAD_ROWS + [{**first, "final_code": "WL", "final_position": None}, {**first, "current_position": -1},
                       {**first, "journey_class": "CC", "final_code": "RAC", "final_position": 3}]
+    return rows + bad + [dict(LUCKY) for _ in range(3)]
+
+
+@pytest.fixture(scope="module")
+def fitted(given: list[dict[str, Any]]) -> Model:
     # Synthetic rows are independent draws, not passengers sharing a journey's clearances: thinning
     # them to one per cluster (the default, for the simulator's rows) would only throw truth away.
-    return fit(rows + bad + [dict(LUCKY) for _ in range(3)], per_cluster=3)
+    return fit(given, per_cluster=3)
+
+
+def test_fold_fits_in_child_processes_give_the_same_model(given: list[dict[str, Any]], fitted: Model) -> None:
+    serial = fit(given, per_cluster=3, parallel=False)
+    for block in ("log_mean", "train_offsets", "rac_places"):
+        assert serial.parameters[block] == pytest.approx(fitted.parameters[block], rel=1e-9, abs=1e-12)
+    for name, abc in fitted.parameters["calibration"].items():
+        assert serial.parameters["calibration"][name] == pytest.approx(abc, rel=1e-9, abs=1e-12)
 
 
 @pytest.mark.parametrize("block,term,tolerance", [

@@ -23,7 +23,7 @@ HELD_OUT_DATES = 160
 MAX_ECE = 0.03
 BASELINES = ("base_rate", "empirical", "logistic")
 
-pytestmark = pytest.mark.timeout(3600)
+pytestmark = [pytest.mark.timeout(3600), pytest.mark.xdist_group("simulated_journeys")]
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,65 @@
+"""The predictor's default fit, cross-fitting included, against the fit as it was, in one run.
+
+    .venv/bin/python -m bench.fit [--train-dates 400]
+
+Simulates the training rows of the simulated-journey test (seed 2013, 400 train-dates, era 2015)
+and its held-out rows (the first 160 train-dates of seed 2013 + HELD_OUT_SEED_OFFSET), then fits
+twice: the default fit (fold fits in child processes while the full one runs, maps fitted to a
+sample of the out-of-fold rows) and the reference, the fit as it was: one fit after the other,
+L-BFGS stopping at ftol 1e-8, every out-of-fold row predicted (the likelihood's wider window,
+clearance.py, is in both: it changes no result beyond RELATIVE_ERROR). Prints each one's wall time,
+held-out Brier score, log loss and ECE for P(CNF) and P(CNF or RAC), and the ratio of the times.
+The machine is shared: the ratio, not the seconds, is what compares.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from app.jobs.trainer import HELD_OUT_SEED_OFFSET, SIMULATED_HELD_OUT_DATES, SIMULATED_TRAIN_DATES
+from app.sources.simulator import SimulatorSource
+from predictor.evaluate import EVENTS, evaluate
+from predictor.fit import fit
+from predictor.model import Model
+
+SEED = 2013  # PNR_SIM_SEED's default, as the simulated-journey test
+ERA = "2015"
+REFERENCE = {"parallel": False, "ftol": 1e-8, "calibration_rows": None}  # the fit as it was
+
+
+def _timed(call: Callable[[], Model]) -> tuple[Model, float]:
+    started = time.perf_counter()
+    model = call()
+    return model, time.perf_counter() - started
+
+
+def _scores(model: Model, test: list[dict[str, Any]]) -> str:
+    report = evaluate(model, test)
+    return "  ".join(f"{event}: Brier {report[event]['brier']:.5f} log loss {report[event]['log_loss']:.5f} "
+                     f"ECE {report[event]['ece']:.4f}" for event in EVENTS)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark and print the figures."""
+    parser = argparse.ArgumentParser(prog="python -m bench.fit")
+    parser.add_argument("--train-dates", type=int, default=SIMULATED_TRAIN_DATES, help="train-dates to fit on")
+    args = parser.parse_args(argv)
+    source = SimulatorSource(seed=SEED, era=ERA)
+    train = list(source.charted_journeys(args.train_dates, seed=SEED))
+    test = list(source.charted_journeys(SIMULATED_HELD_OUT_DATES, seed=SEED + HELD_OUT_SEED_OFFSET))
+    print(f"{len(train)} training rows ({args.train_dates} train-dates), {len(test)} held-out rows")
+    new, new_s = _timed(lambda: fit(train))
+    print(f"default fit:   {new_s:7.1f} s", flush=True)
+    print(f"held out, default:   {_scores(new, test)}", flush=True)
+    old, old_s = _timed(lambda: fit(train, **REFERENCE))
+    print(f"reference fit: {old_s:7.1f} s ({', '.join(f'{k}={v}' for k, v in REFERENCE.items())})")
+    print(f"held out, reference: {_scores(old, test)}")
+    print(f"default / reference: {new_s / old_s:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
