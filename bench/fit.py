@@ -4,8 +4,9 @@
 
 Simulates the training rows of the simulated-journey test (seed 2013, 400 train-dates, era 2015)
 and its held-out rows (the first 160 train-dates of seed 2013 + HELD_OUT_SEED_OFFSET), then fits
-twice: the default fit (fold fits in child processes while the full one runs, maps fitted to a
-sample of the out-of-fold rows) and the reference, the fit as it was: one fit after the other,
+twice: the trainer's default fit (the structure with its fold fits in child processes while the
+full one runs, maps fitted to a sample of the out-of-fold rows; plus the chance of clearing on the
+real 2013 training rows when ../shared/realdata is there) and the reference, the fit as it was: one fit after the other,
 L-BFGS stopping at ftol 1e-8, every out-of-fold row predicted (the likelihood's wider window,
 clearance.py, is in both: it changes no result beyond RELATIVE_ERROR). Prints each one's wall time,
 held-out Brier score, log loss and ECE for P(CNF) and P(CNF or RAC), and the ratio of the times.
@@ -17,17 +18,21 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from app.jobs.trainer import HELD_OUT_SEED_OFFSET, SIMULATED_HELD_OUT_DATES, SIMULATED_TRAIN_DATES
 from app.sources.simulator import SimulatorSource
+from predictor import realdata
 from predictor.evaluate import EVENTS, evaluate
 from predictor.fit import fit
 from predictor.model import Model
+from predictor.training import learn
 
 SEED = 2013  # PNR_SIM_SEED's default, as the simulated-journey test
 ERA = "2015"
 REFERENCE = {"parallel": False, "ftol": 1e-8, "calibration_rows": None}  # the fit as it was
+REAL = Path(__file__).resolve().parents[1].parent / "shared" / "realdata" / "salilpa-pnr_predictor"
 
 
 def _timed(call: Callable[[], Model]) -> tuple[Model, float]:
@@ -51,8 +56,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     train = list(source.charted_journeys(args.train_dates, seed=SEED))
     test = list(source.charted_journeys(SIMULATED_HELD_OUT_DATES, seed=SEED + HELD_OUT_SEED_OFFSET))
     print(f"{len(train)} training rows ({args.train_dates} train-dates), {len(test)} held-out rows")
-    new, new_s = _timed(lambda: fit(train))
-    print(f"default fit:   {new_s:7.1f} s", flush=True)
+    # The trainer's default fit: the structure on these rows, the chance of clearing on the stored
+    # real outcomes (here the 2013 training side, when ../shared is there).
+    real = realdata.read(REAL).split()[0] if (REAL / "db").is_dir() else []
+    print(f"{len(real)} real outcome rows" if real else f"no real rows ({REAL} is absent): the structure alone")
+    new, new_s = _timed(lambda: learn(train + real))
+    clearing_s = new.metrics.get("clearing", {}).get("fit_seconds", 0.0) if real else 0.0
+    print(f"default fit:   {new_s:7.1f} s (of which the chance of clearing {clearing_s:.1f} s)", flush=True)
     print(f"held out, default:   {_scores(new, test)}", flush=True)
     old, old_s = _timed(lambda: fit(train, **REFERENCE))
     print(f"reference fit: {old_s:7.1f} s ({', '.join(f'{k}={v}' for k, v in REFERENCE.items())})")
