@@ -26,7 +26,9 @@ BASELINES = ("base_rate", "empirical", "logistic")
 pytestmark = [pytest.mark.timeout(3600), pytest.mark.xdist_group("simulated_journeys")]
 
 
-@pytest.fixture(scope="module")
+# Session, not module: pytest-xdist's loadgroup puts these tests on one worker, but may interleave
+# other modules' tests among them, and a module fixture would then fit again.
+@pytest.fixture(scope="session")
 def report() -> dict[str, Any]:
     source = SimulatorSource(seed=TRAIN_SEED, era="2015")
     train = list(source.charted_journeys(TRAIN_DATES, seed=TRAIN_SEED))
