@@ -1,22 +1,17 @@
 """How good P(CNF or RAC) is on real journeys: the original pnr.me's 2013 lookups, split in time.
 
-    python -m predictor.evaluate_real --data DIR --structure MODEL --out OUT [--save-model PATH]
-
-DIR is salilpa/pnr_predictor's `db/` folder (realdata.py). The clearing section is fitted on the
+Run by `flask --app app evaluate --real DIR --out OUT [--save-model PATH]`, which keeps the shipped
+model's structure (MODEL below). DIR is salilpa/pnr_predictor's `db/` folder (realdata.py). The clearing section is fitted on the
 journeys boarding before realdata.SPLIT_AT (lookups and trajectories, no PNR that boards later) and
 kept beside the structure of MODEL; every method is scored on the lookups boarding on or after it:
 the model, MODEL as it is, a plain logistic regression on the training lookups (log WL, log hours
 before departure, class, quota), the training lookups' share cleared, and the 2013 site's own
 yes/no answers (accuracy only: a yes/no is no probability). Writes OUT/metrics.json and
-OUT/reliability.png and prints a Markdown table.
+OUT/reliability.png and gives a Markdown table.
 """
 from __future__ import annotations
 
-import argparse
 import json
-import logging
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +20,9 @@ from scipy import optimize, special
 
 from . import realdata
 from .evaluate import BINS, scores_of
-from .model import Model, ModelFileError
+from .model import Model
 from .training import learn
 
-log = logging.getLogger(__name__)
-
-METHODS = ("model", "model file as given", "logistic regression", "training share", "pnr.me 2013")
 QUOTAS = ("GNWL", "RLGN", "PQWL", "CKWL", "RSWL")
 CLASSES = ("SL", "3A", "2A", "1A", "CC", "2S", "FC")
 
@@ -127,32 +119,3 @@ def write(report: dict[str, Any], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     plot_reliability(report, out / "reliability.png")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: fit, compare, write the report; exit 2 on bad input."""
-    parser = argparse.ArgumentParser(prog="python -m predictor.evaluate_real", description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True, help="salilpa/pnr_predictor's db/ folder")
-    parser.add_argument("--structure", type=Path, required=True, help="model file whose structure is kept")
-    parser.add_argument("--out", type=Path, required=True, help="directory for metrics.json and reliability.png")
-    parser.add_argument("--save-model", type=Path, help="also write the fitted model file here")
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        model, report = evaluate(realdata.read(args.data), Model.load(args.structure))
-    except (ModelFileError, ValueError) as exc:
-        print(f"evaluate_real: {exc}", file=sys.stderr)
-        return 2
-    write(report, args.out)
-    if args.save_model:
-        model.save(args.save_model)
-    print(table(report))
-    print(f"wrote {args.out / 'metrics.json'} and {args.out / 'reliability.png'}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
