@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 from scipy import optimize
+from threadpoolctl import threadpool_limits
 
 from . import calibration, clearance
 from .features import (
@@ -385,8 +386,11 @@ def fit_structure(rows: list[dict[str, Any]], *, seed: int = 0, max_rows: int = 
     return _structure(_thinned(_prepare(rows)[0], seed, max_rows, per_cluster), seed=seed)
 
 
+@threadpool_limits.wrap(limits=1)
 def _structure(data: _Rows, *, seed: int, ftol: float = FTOL) -> Model:
-    """The structure fitted on all of `data`."""
+    """The structure fitted on all of `data`, BLAS on one thread: its products are of a few columns, and
+    the fold fits run beside the full one, where BLAS's threads waiting for a core doubled each fit's time
+    (a fold alone 32 s either way, two at once 62 s against 32 s on two cores)."""
     started = time.monotonic()
     parsed, outcomes, dates = data.parsed, data.outcomes, data.dates
     seen = Outcomes.of(parsed, outcomes)
