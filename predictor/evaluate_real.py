@@ -19,6 +19,7 @@ import numpy as np
 from scipy import optimize, special
 
 from . import realdata
+from .clearing_fit import TOLERANCES
 from .evaluate import BINS, scores_of
 from .model import Model
 from .training import learn
@@ -43,7 +44,8 @@ def logistic(train: list[dict[str, Any]], test: list[dict[str, Any]]) -> np.ndar
         z = x @ beta
         return float(np.mean(np.logaddexp(0.0, z) - y * z)), x.T @ (special.expit(z) - y) / len(y)
 
-    beta = optimize.minimize(objective, np.zeros(x.shape[1]), jac=True, method="L-BFGS-B").x
+    beta = optimize.minimize(objective, np.zeros(x.shape[1]), jac=True, method="L-BFGS-B",
+                             options=TOLERANCES).x
     return special.expit(_logistic_design(test) @ beta)
 
 
