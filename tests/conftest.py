@@ -9,6 +9,12 @@ import pytest
 from support import MongoServer, SmtpSink, wait_for
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `long` first: xdist hands tests out in collection order, and a two-minute test
+    handed out last finishes the run alone on one worker while the others idle."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 @pytest.fixture
 def wait() -> Callable[..., Any]:
     """`wait(condition, deadline_s, what)` for tests."""

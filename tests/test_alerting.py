@@ -145,6 +145,7 @@ def test_a_crash_loop_of_100_exits_is_at_most_3_mails_counting_all(kits, tmp_pat
     assert "crashloop: exit status 1" in text(mails[-1])
 
 
+@pytest.mark.long
 def test_an_smtp_outage_delays_alerts_and_loses_or_doubles_none(kits, tmp_path: Path, smtp_sink) -> None:
     """SMTP down while five programs die and one crash-loops; then back, with two drainers racing.
 

@@ -21,7 +21,7 @@ HELD_OUT_DATES = 160
 MAX_ECE = 0.03
 BASELINES = ("base_rate", "empirical", "logistic")
 
-pytestmark = pytest.mark.timeout(3600)
+pytestmark = [pytest.mark.timeout(3600), pytest.mark.long]
 
 
 def test_the_model_beats_every_baseline_and_is_calibrated_on_held_out_journeys() -> None:
