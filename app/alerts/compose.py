@@ -13,6 +13,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+from ..version import of_checkout
 from .flood import Alert, one_line
 from .process import Facts, gather
 
@@ -60,7 +61,8 @@ def _ran(seconds: float | None) -> str:
 
 def _details(facts: Facts, host: str, lines: list[str], action: str) -> str:
     info = facts.info or {}
-    out = [*lines, f"Host:         {host}", f"Program:      {facts.namespec}"]
+    # The checkout's commit now, which is what the program ran unless a deploy is under way.
+    out = [*lines, f"Host:         {host}", f"Program:      {facts.namespec}", f"Version:      {of_checkout()}"]
     if info:
         description = info.get("description") or (f"pid {info['pid']}" if info.get("pid") else "")
         out.append(f"Now:          {info['statename']}" + (f" ({description})" if description else ""))

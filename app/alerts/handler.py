@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from ..version import of_checkout
 from . import flood
 from .flood import Alert, one_line, utc
 from .mail import MailSettings, alert_settings_from_env
@@ -83,11 +84,13 @@ def _last_frame(tb: Any) -> str:
 class MailHandler(logging.Handler):
     """Mails ERROR records through flood control; delivery happens on a background thread."""
 
-    def __init__(self, settings: MailSettings, program: str, host: str | None = None):
+    def __init__(self, settings: MailSettings, program: str, host: str | None = None, version: str | None = None):
         super().__init__(level=logging.ERROR)
         self.settings = settings
         self.program = program
         self.host = host or socket.gethostname()
+        # The code this process started from: after a deploy, an old worker's error says so.
+        self.version = version or of_checkout()
         self.setFormatter(logging.Formatter(FORMAT))
         self.queue: queue.SimpleQueue[Alert | None] = queue.SimpleQueue()
         self.thread = threading.Thread(target=self._deliver_forever, name="pnr-alert-mail", daemon=True)
@@ -116,6 +119,7 @@ class MailHandler(logging.Handler):
             "",
             f"Host:         {self.host}",
             f"Program:      {self.program}",
+            f"Version:      {self.version}",
             f"Pid:          {record.process}",
             f"Logger:       {record.name}",
             f"Time:         {utc(record.created)}",

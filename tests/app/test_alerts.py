@@ -10,6 +10,7 @@ from pathlib import Path
 from app.alerts import MailSettings, deliver, drain_spool
 
 BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def settings_for(port: int, var: Path) -> MailSettings:
@@ -37,6 +38,10 @@ def test_sendmail_shim_delivers_what_crashmail_pipes(smtp_sink, tmp_path: Path, 
     # Rewritten as the kit's alert: host and program in the subject; outside supervisord, no reason.
     assert message["Subject"].startswith("[pnr.me ") and "] predictor:predictor-0: " in message["Subject"]
     assert "Pid:          4242" in message.get_content() and message["X-PNR-Program"] == "predictor:predictor-0"
+    # The code deployed: the checkout's commit, as git itself names it.
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout
+    [version] = [line for line in message.get_content().splitlines() if line.startswith("Version:")]
+    assert commit[:12] in version, version
     assert message["X-PNR-Host"] and message["Message-ID"] and message["From"].addresses[0].addr_spec == "alerts@pnr.me.invalid"
     assert smtp_sink.envelopes == [["oncall@pnr.test"]]
 

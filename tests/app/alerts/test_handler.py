@@ -62,7 +62,7 @@ def attach() -> Iterator:  # type: ignore[type-arg]
 def test_a_thousand_identical_errors_make_one_mail_and_one_digest(smtp_sink, tmp_path: Path, attach, wait) -> None:
     settings = settings_for(smtp_sink.port, tmp_path)
     client = failing_app().test_client()
-    handler = attach(MailHandler(settings, "web", host="web1"))
+    handler = attach(MailHandler(settings, "web", host="web1", version="v1.2-3-g0123456789ab"))
     first = client.get("/api/v1/boom", headers={"X-Request-ID": "req-0001"}, environ_base={"REMOTE_ADDR": "203.0.113.7"})
     assert first.status_code == 500 and first.headers["X-Request-ID"] == "req-0001"
     assert "reference req-0001" in first.get_json()["error"]["message"]
@@ -73,7 +73,8 @@ def test_a_thousand_identical_errors_make_one_mail_and_one_digest(smtp_sink, tmp
     mail, digest = smtp_sink.received()
     assert mail["Subject"] == "[pnr.me web1] web: ERROR unhandled error on GET /api/v1/boom: ZeroDivisionError: division by zero in the fare table"
     body = mail.get_content()
-    for line in ("Request:      GET /api/v1/boom", "Client:       203.0.113.7", "Request id:   req-0001", "Traceback (most recent call last)"):
+    for line in ("Request:      GET /api/v1/boom", "Client:       203.0.113.7", "Request id:   req-0001",
+                 "Version:      v1.2-3-g0123456789ab", "Traceback (most recent call last)"):
         assert line in body
     assert digest["X-PNR-Count"] == "999" and "999  GET /api/v1/boom: ZeroDivisionError" in digest.get_content()
 
