@@ -21,7 +21,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     from flask import Flask
 
-    from . import alerts, config, logs, store
+    from . import alerts, config, logs, store, version
     from .sources import make_source
 
     app = Flask(__name__)
@@ -31,6 +31,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.update(test_config)
     config.derive(app.config)
     os.makedirs(app.config["VAR_DIR"], exist_ok=True)
+    app.extensions["pnr_version"] = version.of_checkout()
 
     logs.init_app(app)
     alerts.init_app(app, program=os.environ.get("SUPERVISOR_PROCESS_NAME", "web"))

@@ -178,4 +178,4 @@ def init_app(app: Any, program: str) -> None:
     root = logging.getLogger()
     if any(isinstance(h, MailHandler) for h in root.handlers):
         return
-    root.addHandler(MailHandler(MailSettings.from_config(app.config), program))
+    root.addHandler(MailHandler(MailSettings.from_config(app.config), program, version=app.extensions.get("pnr_version")))

@@ -115,4 +115,6 @@ def readyz() -> tuple[dict[str, Any], int]:
         "predictor": _check("predictor pool", lambda: get_predictor().ping(), PredictorUnavailable),
     }
     ready = all(v == "ok" for v in checks.values())
-    return {"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503
+    # The code this worker runs: ./scripts/deploy waits until every answer names the new commit.
+    return ({"status": "ready" if ready else "not ready", "checks": checks,
+             "version": current_app.extensions["pnr_version"]}, 200 if ready else 503)
