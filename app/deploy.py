@@ -26,7 +26,6 @@ import argparse
 import configparser
 import fcntl
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -40,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from .alerts.process import rpc_at
-from .configcheck import ENV_FILE, read_env
+from .configcheck import ENV_FILE
 from .version import of_checkout
 
 NOT_RESTARTED = frozenset({"db", "mailsink", "web", "predictor"})  # not the kit's code, or moved by their own step
@@ -60,8 +59,7 @@ class Deploy:
         self.root = root
         self.deadline_s = deadline_s
         self.out = out
-        settings, _lines, _problems = read_env(root / ENV_FILE, None)
-        self.env = {**os.environ, **settings, "PNR_VAR_DIR": str(root / "var")}
+        self.env = {**exported(root / ENV_FILE), "PNR_VAR_DIR": str(root / "var")}
         self.bin = root / ".venv" / "bin"
         self.web = f"http://{self.env.get('PNR_WEB_HOST', '127.0.0.1')}:{self.env.get('PNR_WEB_PORT', '8000')}"
         self.started = time.monotonic()
@@ -291,6 +289,16 @@ class Deploy:
     def record(self, line: str) -> None:
         with open(self.root / LOG, "a", encoding="utf-8") as log:
             log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {line}\n")
+
+
+def exported(env_file: Path) -> dict[str, str]:
+    """The environment scripts/run gives supervisord: this one with the env file sourced by bash
+    (`set -a`), quotes and all, as the programs of the running kit see it."""
+    result = subprocess.run(["bash", "-c", 'set -a; . "$1"; env -0', "deploy", str(env_file)],
+                            capture_output=True, timeout=30, check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"deploy: {env_file} cannot be sourced: {result.stderr.decode(errors='replace').strip()}")
+    return dict(item.split("=", 1) for item in result.stdout.decode().split("\0") if "=" in item)
 
 
 def readyz(base: str) -> tuple[int, dict[str, Any]]:

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -32,12 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.chaos import OVERRIDES, Load
-from tests.support import REPO, SmtpSink, consecutive_free_ports, free_port, wait_for
-
-PROGRAMS = {"db", "web", "predictor:predictor-0", "predictor:predictor-1", "tracker", "trainer", "janitor",
-            "outbox", "crashmail", "alertlistener", "memmon", "httpok"}
-SETUP_TIMEOUT_S = 900
-ALERT_TO = "oncall@pnr.test"
+from tests.deploykit import PROGRAMS, Clone
+from tests.support import SmtpSink, wait_for
 
 
 @dataclass
@@ -50,73 +44,6 @@ class Result:
     command_s: float
     exit_code: int
     mails: list[str]
-
-
-class Clone:
-    """A clone of HEAD set up and run as a new sysadmin would, on its own ports."""
-
-    def __init__(self, root: Path, smtp_port: int):
-        self.root = root
-        subprocess.run(["git", "clone", "--quiet", str(REPO), str(root)], check=True)
-        self.web_port, db_port = free_port(), free_port()
-        self.settings = {
-            **OVERRIDES,
-            "PNR_WEB_PORT": str(self.web_port), "PNR_PUBLIC_URL": f"http://127.0.0.1:{self.web_port}",
-            "PNR_DB_PORT": str(db_port), "PNR_MONGO_URI": f"mongodb://127.0.0.1:{db_port}/?directConnection=true",
-            "PNR_PREDICTOR_PORT_BASE": str(consecutive_free_ports(2)), "PNR_SMTP_PORT": str(smtp_port),
-            "PNR_MAILSINK_AUTOSTART": "false", "PNR_ALERT_TO": ALERT_TO,
-        }
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def git(self, *args: str) -> str:
-        return subprocess.run(["git", "-C", str(self.root), "-c", "user.name=bench", "-c", "user.email=bench@pnr.test",
-                               *args], check=True, capture_output=True, text=True).stdout.strip()
-
-    def set_up(self) -> float:
-        started = time.monotonic()
-        subprocess.run([str(self.root / "scripts" / "setup")], check=True, timeout=SETUP_TIMEOUT_S,
-                       stdout=subprocess.DEVNULL)
-        env_file = self.root / "etc" / "pnr.env"
-        text = env_file.read_text()
-        for name, value in self.settings.items():
-            text, found = re.subn(rf"^{name}=.*$", f"{name}={value}", text, flags=re.M)
-            if not found:
-                text += f"{name}={value}\n"
-        env_file.write_text(text)
-        return time.monotonic() - started
-
-    def start(self) -> None:
-        with open(self.root / "run.log", "ab") as log:
-            self.proc = subprocess.Popen([str(self.root / "scripts" / "run")], cwd=self.root, stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True,
-                                         env={k: v for k, v in os.environ.items() if not k.startswith("PNR_")})
-        wait_for(lambda: PROGRAMS <= self.running(), 120, "every program RUNNING", interval_s=0.5)
-
-    def ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(self.root / ".venv" / "bin" / "supervisorctl"), "-c",
-                               str(self.root / "etc" / "supervisord.conf"), *args],
-                              capture_output=True, text=True, timeout=120)
-
-    def running(self) -> set[str]:
-        return {line.split()[0] for line in self.ctl("status").stdout.splitlines()
-                if len(line.split()) > 1 and line.split()[1] == "RUNNING"}
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(90)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-
-    def commit(self, path: str, old: str, new: str, message: str) -> str:
-        file = self.root / path
-        text = file.read_text()
-        assert old in text, (path, old)
-        file.write_text(text.replace(old, new, 1))
-        self.git("commit", "--quiet", "-am", message)
-        return self.git("rev-parse", "HEAD")
 
 
 def sample(clone: Clone, n: int) -> list[str]:
@@ -154,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     smtp = SmtpSink().start()
     with tempfile.TemporaryDirectory(prefix="pnr-bench-deploy-") as tmp:
-        clone = Clone(Path(tmp) / "pnr", smtp.port)
+        clone = Clone(Path(tmp) / "pnr", smtp.port, **OVERRIDES)
         try:
             print(f"set up a clone of {clone.git('rev-parse', '--short=12', 'HEAD')} in {clone.set_up():.0f} s")
             clone.start()
