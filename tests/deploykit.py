@@ -1,6 +1,6 @@
-"""A clone of this repo set up and run as a new sysadmin would, for `./scripts/deploy`'s test and
-benchmark: its own .venv (so its programs run its code, not this checkout's), its own etc/pnr.env
-on free loopback ports, started with `scripts/run`."""
+"""A clone of this repo's HEAD (committed code only) set up and run as a new sysadmin would, for
+`./scripts/deploy`'s test and benchmark: its own .venv (so its programs run its code, not this
+checkout's), its own etc/pnr.env on free loopback ports, started with `scripts/run`."""
 from __future__ import annotations
 
 import os
