@@ -8,7 +8,7 @@ from typing import Any
 ENV_PREFIX = "PNR_"
 
 
-def _bool(value: str) -> bool:
+def boolean(value: str) -> bool:
     lowered = value.strip().lower()
     if lowered in {"1", "true", "yes", "on"}:
         return True
@@ -57,7 +57,7 @@ SETTINGS: dict[str, tuple[Any, Callable[[str], Any]]] = {
     "SMTP_TIMEOUT_S": (10.0, float),
     "MAIL_FROM": ("pnr.me alerts <alerts@pnr.me.invalid>", _str),
     "ALERT_TO": ("oncall@pnr.me.invalid", _str),
-    "ALERT_MAIL": (True, _bool),
+    "ALERT_MAIL": (True, boolean),
     "PUBLIC_URL": ("http://127.0.0.1:8000", _str),
     "RETENTION_DAYS": (30, int),
     # A complete lookup is answered again from memory for this many seconds (app.recent; 0: never).
@@ -74,6 +74,10 @@ SETTINGS: dict[str, tuple[Any, Callable[[str], Any]]] = {
     "TRUSTED_PROXIES": (0, int),
     # A tracking confirmation link works this long; unconfirmed subscriptions are deleted after it.
     "TRACK_CONFIRM_HOURS": (48, int),
+    # A job's iteration not finished this long after it was due to start is mailed as late.
+    "JOB_GRACE_S": (300.0, float),
+    # The trainer's iteration is a fit: minutes on two cores.
+    "TRAINER_GRACE_S": (3600.0, float),
 }
 
 

@@ -7,7 +7,8 @@ listener covers everything else, so that every exit of every program is reported
 - PROCESS_STATE_BACKOFF: a program that died during start-up (before `startsecs`), which never
   becomes EXITED and is invisible to crashmail;
 - PROCESS_STATE_FATAL: supervisord gave up starting it;
-- TICK_5: digests whose flood-control window ended are mailed.
+- TICK_5: digests whose flood-control window ended are mailed, and jobs whose heartbeat is overdue
+  (running, but stuck) are mailed as late, then as back (app/alerts/lateness.py).
 
 It speaks supervisor's protocol on stdout and logs to stderr; its streams are parameters so that
 tests can drive it.
@@ -24,9 +25,9 @@ from typing import Any, TextIO
 
 from supervisor import childutils
 
-from .alerts import flood
+from .alerts import flood, lateness
 from .alerts.compose import process_alert
-from .alerts.mail import MailSettings, settings_for_command
+from .alerts.mail import MailSettings, alert_settings_from_env, settings_for_command
 from .alerts.process import gather, rpc_from_env
 
 log = logging.getLogger(__name__)
@@ -37,16 +38,18 @@ PROCESS_EVENTS = ("PROCESS_STATE_EXITED", "PROCESS_STATE_BACKOFF", "PROCESS_STAT
 class Listener:
     """Turns supervisord events into alerts; one instance per listener process."""
 
-    def __init__(self, settings: MailSettings, rpc: Any | None, host: str | None = None):
+    def __init__(self, settings: MailSettings, rpc: Any | None, host: str | None = None, restart_late: bool = False):
         self.settings = settings
         self.rpc = rpc
         self.host = host or socket.gethostname()
+        self.restart_late = restart_late
 
     def handle(self, eventname: str, payload: str) -> str:
         """Act on one event; returns what was done, for the log."""
         if eventname.startswith("TICK"):
             flushed = flood.flush(self.settings, host=self.host)
-            return f"{flushed} digest(s) mailed" if flushed else ""
+            done = lateness.check(self.settings, self.rpc, self.host, self.restart_late) if self.rpc is not None else []
+            return "; ".join(([f"{flushed} digest(s) mailed"] if flushed else []) + done)
         if eventname not in PROCESS_EVENTS:
             return ""
         fields, _ = childutils.eventdata(payload + "\n")
@@ -93,5 +96,5 @@ def main(argv: list[str] | None = None) -> int:
         print("pnr-alertlistener: must run as a supervisord event listener (no SUPERVISOR_SERVER_URL)", file=sys.stderr)
         return 2
     Path(settings.var_dir).mkdir(parents=True, exist_ok=True)
-    run(Listener(settings, rpc).handle, sys.stdin, sys.stdout)
+    run(Listener(settings, rpc, restart_late=alert_settings_from_env()["JOB_LATE_RESTART"]).handle, sys.stdin, sys.stdout)
     return 0

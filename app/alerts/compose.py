@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..version import of_checkout
-from .flood import Alert, one_line
+from .flood import Alert, one_line, utc
 from .process import Facts, gather
 
 ONCALL_DOC = "docs/oncall.md"
@@ -180,3 +180,54 @@ def _watchdog_alert(kind: str, namespec: str, what: str, report: str, rpc: Any |
         body=_details(facts, host, lines, "restart"),
     )
 
+
+
+def _ago(seconds: float) -> str:
+    minutes, s = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m {s:02d}s" if hours else f"{minutes}m {s:02d}s" if minutes else f"{s}s"
+
+
+def _last_iteration(beat: Mapping[str, Any]) -> str:
+    if not beat.get("finished_at"):
+        return "Last finished: none since this process started"
+    items = " ".join(f"{k}={v}" for k, v in (beat.get("items") or {}).items())
+    return f"Last finished: {utc(beat['finished_at'])}, in {beat.get('seconds')} s" + (f": {items}" if items else "")
+
+
+def late_alert(beat: Mapping[str, Any], facts: Facts, host: str, now: float, restarted: bool) -> Alert:
+    """A job whose iteration is overdue: running, but stuck (deadlocked, SIGSTOPped, a fit that hangs)."""
+    program = facts.namespec
+    overdue = _ago(now - beat["due_at"])
+    doing = ("killed (SIGKILL) so that supervisord restarts it (PNR_JOB_LATE_RESTART=true)" if restarted else
+             "left running: not restarted (PNR_JOB_LATE_RESTART=false)")
+    what = f"late: an iteration overdue by {overdue}"
+    stuck_in = (f"in an iteration since {utc(beat['started_at'])}" if beat.get("started_at") else
+                f"waiting for its next iteration since {utc(beat['finished_at'])}" if beat.get("finished_at") else "")
+    lines = [
+        f"{program} is RUNNING but has not finished an iteration when it should have: it runs every "
+        f"{beat['every_s']:g} s with a grace of {beat['grace_s']:g} s, and was due by {utc(beat['due_at'])}. "
+        f"It is {doing}.",
+        "",
+        f"Pid:          {beat['pid']}" + (f", {stuck_in}" if stuck_in else ""),
+        _last_iteration(beat),
+        "Its state:    grep State /proc/{pid}/status (T: stopped by a signal; D: waiting on I/O)".format(pid=beat["pid"]),
+        "A stack:      py-spy dump --pid {pid}, if installed".format(pid=beat["pid"]),
+    ]
+    return Alert(
+        fingerprint=f"late|{program}", program=program, kind="late", label=f"{program}: {what}",
+        subject=f"{program}: {what}; {'killed for supervisord to restart' if restarted else 'not restarted'}",
+        body=_details(facts, host, lines, "restart"),
+    )
+
+
+def back_alert(beat: Mapping[str, Any], facts: Facts, host: str, late_since: float) -> Alert:
+    """The job that was mailed as late finished an iteration again."""
+    program = facts.namespec
+    what = f"back: finished an iteration, {_ago(beat['finished_at'] - late_since)} after it was due"
+    lines = [f"{program} was mailed as late; it has finished an iteration again.", "",
+             f"Was due by:   {utc(late_since)}", f"Pid:          {beat['pid']}", _last_iteration(beat)]
+    return Alert(
+        fingerprint=f"back|{program}", program=program, kind="back", label=f"{program}: back",
+        subject=f"{program}: {what}", body=_details(facts, host, lines, "restart"),
+    )

@@ -45,6 +45,8 @@ ALERT_SETTINGS: dict[str, tuple[Any, Any]] = {
     "ALERT_DIGEST_MAX_S": (3600.0, float),
     # Held repeats go out early, once per window, when the alert has stopped for this long.
     "ALERT_QUIET_S": (60.0, float),
+    # A late job (app/alerts/lateness.py) is also killed, so that supervisord restarts it.
+    "JOB_LATE_RESTART": (False, config.boolean),
 }
 
 

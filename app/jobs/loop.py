@@ -6,6 +6,7 @@ restarts it and the alert listeners mail about it; per-item failures are handled
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -13,7 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 import click
+from flask import current_app
 
+from .. import heartbeats
 from ..alerts import bound
 
 log = logging.getLogger(__name__)
@@ -35,18 +38,30 @@ def run_every(name: str, every_s: float, iteration: Callable[[], dict[str, Any]]
     """Call `iteration` now and then every `every_s` seconds until SIGTERM/SIGINT.
 
     Error mail logged during an iteration names the job (a job adds the item with alerts.bound).
+    Each iteration's start and end are its heartbeat (app/heartbeats.py): an iteration not finished
+    by its interval plus the job's grace (PNR_JOB_GRACE_S, the trainer's PNR_TRAINER_GRACE_S) is
+    mailed as late by the alert listener.
     """
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    config = current_app.config
+    grace_s = float(config.get(f"{name.upper()}_GRACE_S", config["JOB_GRACE_S"]))
+    program = os.environ.get("SUPERVISOR_PROCESS_NAME", name)
+    beat: dict[str, Any] = {"pid": os.getpid(), "every_s": every_s, "grace_s": grace_s, "finished_at": None,
+                            "seconds": None, "items": None}
     log.info("%s: started, every %.1fs", name, every_s)
     while not stop.is_set():
         started = time.monotonic()
+        beat.update(started_at=time.time(), due_at=time.time() + grace_s)
+        heartbeats.write(config["VAR_DIR"], program, beat)
         with bound(job=name):
             summary = iteration()
-        log.info(
-            "%s: iteration in %.2fs: %s", name, time.monotonic() - started, " ".join(f"{k}={v}" for k, v in summary.items())
-        )
+        seconds = time.monotonic() - started
+        log.info("%s: iteration in %.2fs: %s", name, seconds, " ".join(f"{k}={v}" for k, v in summary.items()))
+        beat.update(started_at=None, finished_at=time.time(), seconds=round(seconds, 3), items=summary,
+                    due_at=time.time() + every_s + grace_s)
+        heartbeats.write(config["VAR_DIR"], program, beat)
         if once:
             break
         stop.wait(every_s)

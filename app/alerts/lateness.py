@@ -1,0 +1,94 @@
+"""Late jobs: a job that stops finishing iterations without exiting is mailed once as "late",
+and once as "back" when it finishes one again.
+
+The alert listener calls `check` on every TICK_5, so a late mail goes out at most 5 s after the
+heartbeat's due time (app/heartbeats.py). Only a heartbeat of the process supervisord runs now
+counts (same program, same pid, RUNNING): a job that exited or was stopped is another alert's, or
+nobody's, business. Which jobs were mailed as late is kept in var/alerts/lateness.json, so a
+restarted listener neither mails them again nor forgets their "back".
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from .. import heartbeats
+from . import flood
+from .compose import back_alert, late_alert, split_namespec
+from .mail import MailSettings
+from .process import gather
+
+log = logging.getLogger(__name__)
+
+
+def _state_path(settings: MailSettings) -> Path:
+    return settings.state_dir / "lateness.json"
+
+
+def _load(path: Path) -> dict[str, dict[str, Any]]:
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+        return state if isinstance(state, dict) else {}
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        log.warning("lateness: %s unreadable, starting afresh: %s", path, exc)
+        return {}
+
+
+def _save(path: Path, state: dict[str, dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _running_pid(rpc: Any, program: str) -> int | None:
+    try:
+        info = rpc.supervisor.getProcessInfo(program)
+    except Exception as exc:  # noqa: BLE001 - an unknown program or supervisord busy: ask again next tick
+        log.debug("lateness: no process info for %s: %s", program, exc)
+        return None
+    return int(info["pid"]) if info.get("statename") == "RUNNING" else None
+
+
+def check(settings: MailSettings, rpc: Any, host: str, restart: bool = False, now: float | None = None) -> list[str]:
+    """Mail every job newly late and every late job back; what was done, one line each."""
+    now = time.time() if now is None else now
+    beats, bad = heartbeats.read_all(settings.var_dir)
+    for reason in bad:
+        log.warning("lateness: skipped %s", reason)
+    path = _state_path(settings)
+    state = _load(path)
+    before = json.dumps(state, sort_keys=True)
+    done: list[str] = []
+    for beat in beats:
+        program = beat["program"]
+        late = state.get(program)
+        if late is not None:
+            if (beat.get("finished_at") or 0) > late["mailed_at"]:
+                facts = gather(rpc, settings.var_dir, *split_namespec(program), with_exit=False)
+                alert = back_alert(beat, facts, host, late["due_at"])
+                done.append(f"{flood.post(settings, alert, host)}: {alert.subject}")
+                del state[program]
+            continue
+        if now <= beat["due_at"] or _running_pid(rpc, program) != beat["pid"]:
+            continue
+        restarted = False
+        if restart:
+            try:
+                rpc.supervisor.signalProcess(program, "KILL")
+                restarted = True
+            except Exception as exc:  # noqa: BLE001 - mail the lateness anyway, saying it was not restarted
+                log.error("lateness: could not kill late %s: %s", program, exc)
+        facts = gather(rpc, settings.var_dir, *split_namespec(program), with_exit=False)
+        alert = late_alert(beat, facts, host, now, restarted)
+        done.append(f"{flood.post(settings, alert, host)}: {alert.subject}")
+        state[program] = {"due_at": beat["due_at"], "mailed_at": now, "pid": beat["pid"]}
+    if json.dumps(state, sort_keys=True) != before:
+        _save(path, state)
+    return done
