@@ -231,3 +231,47 @@ def back_alert(beat: Mapping[str, Any], facts: Facts, host: str, late_since: flo
         fingerprint=f"back|{program}", program=program, kind="back", label=f"{program}: back",
         subject=f"{program}: {what}", body=_details(facts, host, lines, "restart"),
     )
+
+
+def lastgasp_alert(supervisord_pid: int, how: str, orphans: Mapping[str, int], log_tail: str, host: str) -> Alert:
+    """supervisord is gone without a clean shutdown; what it left running."""
+    left = ", ".join(f"{name} (pid {pid})" for name, pid in sorted(orphans.items())) or "none"
+    lines = [
+        f"supervisord (pid {supervisord_pid}) on {host} ended without a clean shutdown: its alert listener "
+        f"read end-of-file on its stdin. {how}",
+        "",
+        "Nothing restarts or watches the kit's programs now: no exit, crash or hang is mailed until it is back.",
+        "",
+        f"Host:         {host}",
+        f"Version:      {of_checkout()}",
+        f"Orphaned:     {len(orphans)} programs still running, holding their ports: {left}",
+        "",
+        "What to run:",
+        "  ./scripts/run              (stops these orphans first, then starts supervisord; one mail says so)",
+        "  systemctl status pnr.service, if the kit runs under systemd (it restarts supervisord itself)",
+        "  dmesg | grep -i -E 'oom|killed process'",
+    ]
+    if log_tail:
+        lines += ["", "Last lines of var/log/supervisord.log:", log_tail.rstrip()]
+    return Alert(
+        fingerprint="supervisord|gone", program="supervisord", kind="supervisord",
+        label=f"supervisord gone, {len(orphans)} orphans",
+        subject=f"supervisord (pid {supervisord_pid}) is gone without a clean shutdown; {len(orphans)} programs orphaned: {left}",
+        body="\n".join(lines) + "\n",
+    )
+
+
+def orphans_alert(ended: Mapping[str, str], var_dir: Path, host: str) -> Alert:
+    """The next start found what the earlier supervisord left running, and stopped it."""
+    lines = [f"./scripts/run on {host} found {len(ended)} programs left running by a supervisord that ended "
+             "without a clean shutdown, stopped them (their process groups), and is starting supervisord.", "",
+             f"Host:         {host}", f"Version:      {of_checkout()}", "",
+             *(f"  {name}: {how}" for name, how in sorted(ended.items())), "",
+             f"Records: {var_dir}/run/programs.json (written by the alert listener).",
+             "What to run: ./scripts/ctl status (every program should be RUNNING within a minute)"]
+    return Alert(
+        fingerprint="supervisord|orphans", program="supervisord", kind="supervisord",
+        label=f"{len(ended)} orphans stopped",
+        subject=f"supervisord started again; {len(ended)} orphans of the earlier run stopped first",
+        body="\n".join(lines) + "\n",
+    )

@@ -47,6 +47,9 @@ ALERT_SETTINGS: dict[str, tuple[Any, Any]] = {
     "ALERT_QUIET_S": (60.0, float),
     # A late job (app/alerts/lateness.py) is also killed, so that supervisord restarts it.
     "JOB_LATE_RESTART": (False, config.boolean),
+    # A dead man's switch outside the host (app/alerts/outside.py): GET this every so often; "" is off.
+    "HEARTBEAT_URL": ("", str),
+    "HEARTBEAT_EVERY_S": (60.0, float),
 }
 
 
