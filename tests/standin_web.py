@@ -1,5 +1,8 @@
-"""The kit's real web app with one more route that always fails, for error-mail tests under gunicorn."""
+"""The kit's real web app with routes that fail, for error-mail tests under gunicorn: /boom raises,
+/sleep/<seconds> holds its worker (past gunicorn's timeout, if asked)."""
 from __future__ import annotations
+
+import time
 
 from flask import Flask
 
@@ -13,5 +16,10 @@ def create() -> Flask:
     @app.get("/boom")
     def boom() -> str:
         raise ZeroDivisionError("division by zero in the fare table")
+
+    @app.get("/sleep/<float:seconds>")
+    def sleep(seconds: float) -> str:
+        time.sleep(seconds)  # a fare table that never answers
+        return "slept"
 
     return app

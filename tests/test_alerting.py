@@ -6,16 +6,20 @@ plus the kit's own jobs; the database, web app and predictors stay off unless a 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import re
 import signal
 import socket
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import psutil
 import pytest
 from alertkit import (
     about,
@@ -256,3 +260,32 @@ def test_a_frozen_web_app_is_restarted_and_reported(kits, tmp_path: Path, smtp_s
     assert "web is in RUNNING state, restarting" in body and "web restarted" in body
     wait_for(lambda: kit.get("/healthz")[0] == 200, 60, "web answering again", interval_s=0.5)
     assert int(kit.ctl("pid", "web").stdout) != frozen
+
+
+def test_a_worker_timeout_mails_the_request_and_its_stack_and_a_killed_worker_mails_killed(kits, tmp_path: Path, smtp_sink) -> None:
+    """gunicorn kills its own workers, and supervisord sees nothing: the real app under gunicorn with
+    the kit's config and a 2 s timeout; a request sleeping 10 s, then a worker killed with kill -9."""
+    kit = make(kits, tmp_path, smtp_sink, standin_web("slowweb"), PNR_WEB_TIMEOUT_S="2", PNR_WEB_WORKERS="2")
+    kit.ctl("start", "slowweb")
+    wait_for(lambda: kit.get("/healthz")[0] == 200, 60, "the web app", interval_s=0.5)
+    master = int(kit.ctl("pid", "slowweb").stdout)
+
+    request = urllib.request.Request(f"http://127.0.0.1:{kit.web_port}/sleep/10.0", headers={"X-Request-ID": "req-slow-1"})
+    with pytest.raises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):
+        urllib.request.urlopen(request, timeout=30)
+    [timeout] = wait_for(lambda: about(smtp_sink, "slowweb"), MAIL_DEADLINE_S, "the timeout's mail")
+    body = text(timeout)
+    assert timeout["X-PNR-Kind"] == "worker"
+    assert "slowweb: worker timeout: GET /sleep/10.0 held a worker past 2 s" in body
+    assert "Request id:   req-slow-1" in body and "Client:       127.0.0.1" in body
+    assert "time.sleep(seconds)  # a fare table that never answers" in body  # the stuck frame, from worker_abort
+
+    workers = wait_for(lambda: len(psutil.Process(master).children()) == 2 and psutil.Process(master).children(),
+                       30, "two workers again")
+    victim = workers[0].pid
+    os.kill(victim, signal.SIGKILL)
+    mails = wait_for(lambda: len(about(smtp_sink, "slowweb")) >= 2 and about(smtp_sink, "slowweb"), MAIL_DEADLINE_S,
+                     "the kill's mail")
+    assert len(mails) == 2 and mails[1]["X-PNR-Kind"] == "worker"
+    assert f"slowweb: worker {victim} killed by SIGKILL" in text(mails[1])
+    assert kit.states()["slowweb"][0] == "RUNNING" and int(kit.ctl("pid", "slowweb").stdout) == master
