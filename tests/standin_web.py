@@ -1,5 +1,5 @@
 """The kit's real web app with routes that fail, for error-mail tests under gunicorn: /boom raises,
-/sleep/<seconds> holds its worker (past gunicorn's timeout, if asked)."""
+/sleep/<seconds> holds its worker (past gunicorn's timeout, if asked), /grow/<mb> allocates."""
 from __future__ import annotations
 
 import time
@@ -21,5 +21,10 @@ def create() -> Flask:
     def sleep(seconds: float) -> str:
         time.sleep(seconds)  # a fare table that never answers
         return "slept"
+
+    @app.get("/grow/<int:mb>")
+    def grow(mb: int) -> str:
+        block = b"x" * (mb * 2**20)  # written, so every page is charged to the worker's memory
+        return f"grew {len(block) >> 20} MB"
 
     return app

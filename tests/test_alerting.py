@@ -289,3 +289,42 @@ def test_a_worker_timeout_mails_the_request_and_its_stack_and_a_killed_worker_ma
     assert len(mails) == 2 and mails[1]["X-PNR-Kind"] == "worker"
     assert f"slowweb: worker {victim} killed by SIGKILL" in text(mails[1])
     assert kit.states()["slowweb"][0] == "RUNNING" and int(kit.ctl("pid", "slowweb").stdout) == master
+
+
+def _memory_cgroup(limit_bytes: int) -> Path:
+    """A fresh memory cgroup with `limit_bytes` (cgroup v1 or v2), or a skip saying why there is none."""
+    v1, v2 = Path("/sys/fs/cgroup/memory"), Path("/sys/fs/cgroup")
+    base, limit_file = (v1, "memory.limit_in_bytes") if v1.is_dir() else (v2, "memory.max")
+    if not (base / "cgroup.procs").exists():
+        pytest.skip(f"no memory cgroup controller at {base}")
+    group = base / f"pnr-test-{os.getpid()}-{time.monotonic_ns()}"
+    try:
+        group.mkdir()
+        (group / limit_file).write_text(str(limit_bytes))
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            group.rmdir()
+        pytest.skip(f"cannot make a memory cgroup with a limit under {base} (needs root): {exc}")
+    return group
+
+
+def test_a_worker_past_its_memory_cgroup_is_mailed_as_killed_by_the_oom_killer(kits, tmp_path: Path, smtp_sink) -> None:
+    """A real OOM kill: one worker moved into a 64 MiB memory cgroup, then asked to allocate 256 MB."""
+    group = _memory_cgroup(64 * 2**20)
+    try:
+        kit = make(kits, tmp_path, smtp_sink, standin_web("oomweb"), PNR_WEB_WORKERS="1")
+        kit.ctl("start", "oomweb")
+        wait_for(lambda: kit.get("/healthz")[0] == 200, 60, "the web app", interval_s=0.5)
+        master = psutil.Process(int(kit.ctl("pid", "oomweb").stdout))
+        [worker] = master.children()
+        (group / "cgroup.procs").write_text(str(worker.pid))
+        with pytest.raises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):
+            urllib.request.urlopen(f"http://127.0.0.1:{kit.web_port}/grow/256", timeout=30)
+        [mail] = wait_for(lambda: about(smtp_sink, "oomweb"), MAIL_DEADLINE_S, "the OOM kill's mail")
+        assert f"oomweb: worker {worker.pid} killed by the kernel's OOM killer" in text(mail)
+        assert "oom_kill count moved" in text(mail)
+    finally:
+        for kit in kits:
+            kit.stop()
+        wait_for(lambda: not (group / "cgroup.procs").read_text().strip(), 30, "the cgroup empty")
+        group.rmdir()
