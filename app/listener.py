@@ -11,7 +11,8 @@ listener covers everything else, so that every exit of every program is reported
   supervisord dies without a clean shutdown (this listener reads end-of-file) a last gasp names
   the programs it orphaned, and the next start stops them (app/orphans.py);
 - TICK_5: PNR_HEARTBEAT_URL is pinged when due (app/alerts/outside.py), digests whose
-  flood-control window ended are mailed, and jobs whose heartbeat is overdue
+  flood-control window ended (and a quiet window's summary) are mailed, episodes whose program is
+  RUNNING and stable again get their "resolved", and jobs whose heartbeat is overdue
   (running, but stuck) are mailed as late, then as back (app/alerts/lateness.py).
 
 It speaks supervisor's protocol on stdout and logs to stderr; its streams are parameters so that
@@ -67,6 +68,8 @@ class Listener:
             self.pinger.tick()
             flushed = flood.flush(self.settings, host=self.host)
             done = lateness.check(self.settings, self.rpc, self.host, self.restart_late) if self.rpc is not None else []
+            if self.rpc is not None:
+                done += flood.resolve(self.settings, self._running_since, host=self.host)
             return "; ".join(([f"{flushed} digest(s) mailed"] if flushed else []) + done)
         if not eventname.startswith("PROCESS_STATE_"):
             return ""
@@ -83,6 +86,16 @@ class Listener:
         )
         alert = process_alert(eventname, fields, facts, self.host)
         return f"{flood.post(self.settings, alert, self.host)}: {alert.subject}"
+
+    def _running_since(self, program: str) -> float | None:
+        """When supervisord started the process of `program` it runs now, or None."""
+        if self.rpc is None:
+            return None
+        try:
+            info = self.rpc.supervisor.getProcessInfo(program)
+        except Exception:  # noqa: BLE001 - not a supervisord program ("kit"), or supervisord busy
+            return None
+        return float(info["start"]) if info.get("statename") == "RUNNING" else None
 
     def _note(self, eventname: str, fields: dict[str, str]) -> None:
         group, name = fields.get("groupname", ""), fields.get("processname", "")

@@ -11,6 +11,8 @@ import os
 import re
 import signal
 import socket
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -328,3 +330,51 @@ def test_a_worker_past_its_memory_cgroup_is_mailed_as_killed_by_the_oom_killer(k
             kit.stop()
         wait_for(lambda: not (group / "cgroup.procs").read_text().strip(), 30, "the cgroup empty")
         group.rmdir()
+
+
+def _no_more_mail_for(sink: SmtpSink, seconds: float, expected: int) -> None:
+    """The number of mails stays `expected` for `seconds` (two listener ticks, say)."""
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        assert len(sink.received()) == expected, [str(m["Subject"]) for m in sink.received()]
+        time.sleep(0.25)
+
+
+def test_a_crash_loop_that_is_fixed_is_one_alert_one_digest_and_one_resolved(kits, tmp_path: Path, smtp_sink) -> None:
+    """Ten exits, then the program stays up: the first mailed, nine in a digest once it stops, and
+    one "resolved" once it has been RUNNING for PNR_ALERT_RESOLVED_S with nothing pending."""
+    runs = tmp_path / "runs"
+    kit = make(kits, tmp_path, smtp_sink, standin("flaky", f"crashloop {runs} 10", startsecs=0),
+               PNR_ALERT_DIGEST_S="60", PNR_ALERT_QUIET_S="3", PNR_ALERT_RESOLVED_S="5")
+    kit.ctl("start", "flaky")
+    wait_for(lambda: runs.exists() and int(runs.read_text() or 0) > 10, 90, "ten exits, then a run that stays", interval_s=0.5)
+    mails = wait_for(lambda: (m := about(smtp_sink, "flaky")) and m[-1]["X-PNR-Kind"] == "resolved" and m, 90,
+                     "the resolved mail", interval_s=0.5)
+    _no_more_mail_for(smtp_sink, 2 * 5, len(mails))
+    assert [m["X-PNR-Kind"] for m in mails] == ["exit", "exit", "resolved"], [str(m["Subject"]) for m in mails]
+    assert count(mails[:2]) == 10 and "digest" in mails[1]["Subject"]
+    resolved = text(mails[2])
+    assert "flaky: resolved: RUNNING again since " in resolved and "after 10 alert(s)" in resolved
+    assert kit.states()["flaky"][0] == "RUNNING"
+
+
+def test_a_crash_in_a_quiet_window_pages_nobody_and_one_summary_counts_it(kits, tmp_path: Path, smtp_sink) -> None:
+    kit = make(kits, tmp_path, smtp_sink, standin("busy", "serve 1"), PNR_ALERT_RESOLVED_S="3")
+    quiet = subprocess.run([sys.executable, "-m", "app.alerts.quiet", str(kit.root), "8s", "deploying"], env=kit.env,
+                           capture_output=True, text=True, timeout=30)
+    assert quiet.returncode == 0 and "alerts held until" in quiet.stdout, quiet.stderr
+    pid = start_program(kit, "busy")
+    kit.ctl("signal", "USR1", "busy")
+    wait_for(lambda: kit.states()["busy"][0] == "RUNNING" and int(kit.ctl("pid", "busy").stdout) != pid, 30,
+             "busy exited and restarted", interval_s=0.25)
+    assert smtp_sink.received() == []  # inside the window: no page
+    [summary] = wait_for(smtp_sink.received, 8 + 5 + 10, "the window's summary")
+    assert summary["X-PNR-Kind"] == "quiet" and "quiet window over (deploying): 1 alert(s) held" in summary["Subject"]
+    assert "busy: exit status 1" in text(summary)
+    _no_more_mail_for(smtp_sink, 2 * 5, 1)  # and no "resolved" for an episode nobody was paged about
+
+
+def test_a_quiet_window_is_refused_without_a_duration_it_can_read(tmp_path: Path) -> None:
+    refused = subprocess.run([sys.executable, "-m", "app.alerts.quiet", str(tmp_path), "half an hour"],
+                             capture_output=True, text=True, timeout=30)
+    assert refused.returncode == 2 and "not a duration" in refused.stderr

@@ -7,6 +7,13 @@ last), what happened (a tally) and the most recent one in full, and the next win
 that has stopped does not wait for the end of a long window, the held repeats also go out once per
 window as soon as the alert has been quiet for a while.
 
+Two more records share the state. An episode (`@episodes`) is opened per program by the first
+alert mailed about it (an exit, a start-up failure, FATAL, memory, health, a worker's death) and
+counts every alert about it after; once the program has been RUNNING for PNR_ALERT_RESOLVED_S with
+no alert and no digest pending, the alert listener mails one "resolved" with the count and the
+duration (`resolve`). A quiet window (`@quiet`, `./scripts/ctl quiet 30m "deploying"`) holds every
+alert while planned work goes on and counts it; when it ends, one summary says what was held.
+
 The senders are many processes (a `pnr-sendmail` per crashmail mail, the alert listener, every
 gunicorn worker), so the state lives in var/alerts/flood.json and is only touched under an exclusive
 lock. A mail decided under the lock is also spooled under the lock, so a crash right after the
@@ -23,7 +30,7 @@ import os
 import socket
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -38,6 +45,9 @@ SUBJECT_MAX_CHARS = 200
 # Distinct "what happened" lines kept per digest; further ones are summed into one line.
 TALLY_MAX = 40
 TALLY_OTHER = "(other)"
+EPISODES, QUIET = "@episodes", "@quiet"
+# What a program does wrong, and can stop doing: its episode ends with a "resolved" mail.
+EPISODE_KINDS = frozenset({"exit", "startup", "fatal", "memory", "health", "worker"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,7 +151,77 @@ def flush(settings: MailSettings, now: float | None = None, host: str | None = N
     return len(paths)
 
 
+def resolve(settings: MailSettings, running_since: Callable[[str], float | None], now: float | None = None,
+            host: str | None = None) -> list[str]:
+    """Mail "resolved" for every episode whose program is RUNNING, stable for settings.resolved_s
+    (since its start and its last alert), with no digest of it pending; the subjects mailed.
+
+    `running_since(program)` is when supervisord started the process it runs now, or None."""
+    now = time.time() if now is None else now
+    host = host or socket.gethostname()
+    with locked_state(settings) as state:
+        episodes = state.get(EPISODES, {})
+        if not episodes or QUIET in state:
+            return []
+        pending = {e.get("program") for k, e in state.items() if not k.startswith("@") and e["held"]}
+        done = []
+        for program, episode in list(episodes.items()):
+            started = running_since(program) if program not in pending else None
+            if started is None or now - max(started, episode["last"]) < settings.resolved_s:
+                continue
+            alert = _resolved_alert(program, episode, now, started)
+            done.append((spool(settings, build_message(settings, host, alert, alert.subject, alert.body, 1)), alert.subject))
+            del episodes[program]
+    for path, _subject in done:
+        send_or_keep(settings, path)
+    return [subject for _path, subject in done]
+
+
+def _resolved_alert(program: str, episode: dict[str, Any], now: float, started: float) -> Alert:
+    minutes = max(1, round((episode["last"] - episode["since"]) / 60))
+    lasted = "under a minute" if episode["last"] - episode["since"] < 60 else f"{minutes} min"
+    what = f"resolved: RUNNING again since {utc(started)}, after {episode['alerts']} alert(s) over {lasted}"
+    body = (f"{program} has been RUNNING for {now - started:.0f} s with no alert: the episode is over.\n\n"
+            f"Alerts in it: {episode['alerts']} (the mails and the digests counted them), "
+            f"first {utc(episode['since'])}, last {utc(episode['last'])}.\n")
+    return Alert(fingerprint=f"resolved|{program}", program=program, kind="resolved", label=f"{program}: resolved",
+                 subject=f"{program}: {what}", body=body, at=now)
+
+
+def set_quiet(settings: MailSettings, seconds: float, reason: str, now: float | None = None) -> float:
+    """Hold every alert for `seconds` (0: end the window now; its summary goes at the next flush);
+    returns the window's end."""
+    now = time.time() if now is None else now
+    with locked_state(settings) as state:
+        quiet = state.setdefault(QUIET, {"started": now, "reason": reason, "count": 0, "tally": {}})
+        quiet["until"] = now + seconds
+        if reason:
+            quiet["reason"] = reason
+        return float(quiet["until"])
+
+
+def _quiet_summary(quiet: dict[str, Any], now: float, settings: MailSettings, host: str) -> EmailMessage:
+    lines = [f"The quiet window ({quiet['reason']}) from {utc(quiet['started'])} to {utc(now)} is over; alerts go "
+             f"out again. During it {quiet['count']} alert(s) were held, not mailed, and are counted here:", "",
+             *(f"  {n:>6}  {label}" for label, n in sorted(quiet["tally"].items(), key=lambda kv: -kv[1])), "",
+             "What to run: ./scripts/ctl status (is everything RUNNING now?)"]
+    alert = Alert(fingerprint="quiet", program="kit", kind="quiet", label="quiet window",
+                  subject=f"quiet window over ({quiet['reason']}): {quiet['count']} alert(s) held", body="\n".join(lines) + "\n", at=now)
+    message = build_message(settings, host, alert, alert.subject, alert.body, max(1, quiet["count"]))
+    return message
+
+
 def _admit(state: dict[str, Any], alert: Alert, settings: MailSettings, host: str) -> EmailMessage | None:
+    quiet = state.get(QUIET)
+    if quiet is not None and alert.at < quiet["until"]:
+        quiet["count"] += 1
+        quiet["tally"][alert.label] = quiet["tally"].get(alert.label, 0) + 1
+        return None
+    episode = state.get(EPISODES, {}).get(alert.program)
+    if episode is not None:
+        episode.update(alerts=episode["alerts"] + 1, last=alert.at)
+    elif alert.kind in EPISODE_KINDS:
+        state.setdefault(EPISODES, {})[alert.program] = {"since": alert.at, "last": alert.at, "alerts": 1}
     entry = state.get(alert.fingerprint)
     if entry is not None and alert.at < entry["window_end"]:
         _hold(entry, alert)
@@ -162,6 +242,7 @@ def _admit(state: dict[str, Any], alert: Alert, settings: MailSettings, host: st
         "since": alert.at,
         "total": 1,
         "quiet_mailed": False,
+        "program": alert.program,
     }
     absorbed, note = _absorb(state, alert.absorbs)
     message = build_message(settings, host, alert, alert.subject, alert.body + note, 1)
@@ -183,7 +264,12 @@ def _hold(entry: dict[str, Any], alert: Alert) -> None:
 
 def _due(state: dict[str, Any], now: float, settings: MailSettings, host: str) -> list[EmailMessage]:
     messages = []
+    quiet = state.get(QUIET)
+    if quiet is not None and now >= quiet["until"]:
+        messages.append(_quiet_summary(state.pop(QUIET), now, settings, host))
     for fingerprint, entry in list(state.items()):
+        if fingerprint.startswith("@"):
+            continue
         if now >= entry["window_end"]:
             if entry["held"]:
                 messages.append(_digest(state, fingerprint, entry, now, settings, host))

@@ -45,6 +45,8 @@ ALERT_SETTINGS: dict[str, tuple[Any, Any]] = {
     "ALERT_DIGEST_MAX_S": (3600.0, float),
     # Held repeats go out early, once per window, when the alert has stopped for this long.
     "ALERT_QUIET_S": (60.0, float),
+    # A program alerted about and RUNNING this long since, with no alert, gets one "resolved" mail.
+    "ALERT_RESOLVED_S": (60.0, float),
     # A late job (app/alerts/lateness.py) is also killed, so that supervisord restarts it.
     "JOB_LATE_RESTART": (False, config.boolean),
     # A dead man's switch outside the host (app/alerts/outside.py): GET this every so often; "" is off.
@@ -82,6 +84,7 @@ class MailSettings:
     digest_s: float = ALERT_SETTINGS["ALERT_DIGEST_S"][0]
     digest_max_s: float = ALERT_SETTINGS["ALERT_DIGEST_MAX_S"][0]
     quiet_s: float = ALERT_SETTINGS["ALERT_QUIET_S"][0]
+    resolved_s: float = ALERT_SETTINGS["ALERT_RESOLVED_S"][0]
 
     @property
     def var_dir(self) -> Path:
@@ -112,6 +115,7 @@ class MailSettings:
             digest_s=float(cfg.get("ALERT_DIGEST_S", ALERT_SETTINGS["ALERT_DIGEST_S"][0])),
             digest_max_s=float(cfg.get("ALERT_DIGEST_MAX_S", ALERT_SETTINGS["ALERT_DIGEST_MAX_S"][0])),
             quiet_s=float(cfg.get("ALERT_QUIET_S", ALERT_SETTINGS["ALERT_QUIET_S"][0])),
+            resolved_s=float(cfg.get("ALERT_RESOLVED_S", ALERT_SETTINGS["ALERT_RESOLVED_S"][0])),
         )
 
     @classmethod
