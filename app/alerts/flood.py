@@ -56,7 +56,7 @@ class Alert:
 
     fingerprint: str  # what makes two alerts "the same", e.g. "exit|crashloop"
     program: str  # the supervisor namespec it is about, e.g. "predictor:predictor-0"
-    kind: str  # exit, startup, fatal, memory, health, late, back, supervisord, error, mail
+    kind: str  # exit, startup, fatal, memory, health, worker, late, back, resolved, quiet, supervisord, error, mail
     label: str  # one line for a digest's tally, e.g. "predictor-0: terminated by SIGKILL"
     subject: str  # without the "[pnr.me host]" prefix
     body: str
