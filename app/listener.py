@@ -25,6 +25,7 @@ import logging
 import os
 import socket
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 PROCESS_EVENTS = ("PROCESS_STATE_EXITED", "PROCESS_STATE_BACKOFF", "PROCESS_STATE_FATAL")
 ENDED = ("PROCESS_STATE_EXITED", "PROCESS_STATE_STOPPED", "PROCESS_STATE_FATAL", "PROCESS_STATE_BACKOFF")
 LOG_TAIL_LINES = 12
+EXIT_GRACE_S = 1.0
 
 
 class Listener:
@@ -114,7 +116,11 @@ class Listener:
         left = orphans.alive(self.records, exclude={os.getpid(), self.supervisord_pid})
         for name in ("supervisord", *orphans.SELF_ENDING):
             left.pop(name, None)
-        still = orphans.start_time(self.supervisord_pid) == self.records.get("supervisord", {}).get("start")
+        # The pipe closes while the kernel tears supervisord down: give its exit a moment to finish.
+        start = self.records.get("supervisord", {}).get("start")
+        deadline = time.monotonic() + EXIT_GRACE_S
+        while (still := orphans.start_time(self.supervisord_pid) == start) and time.monotonic() < deadline:
+            time.sleep(0.02)
         oom = orphans.oom_kills()
         if still:
             how = "It is still alive, yet closed the pipe: it may be stopping or hung."
