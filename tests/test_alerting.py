@@ -319,7 +319,10 @@ def test_a_worker_past_its_memory_cgroup_is_mailed_as_killed_by_the_oom_killer(k
         wait_for(lambda: kit.get("/healthz")[0] == 200, 60, "the web app", interval_s=0.5)
         master = psutil.Process(int(kit.ctl("pid", "oomweb").stdout))
         [worker] = master.children()
-        (group / "cgroup.procs").write_text(str(worker.pid))
+        try:
+            (group / "cgroup.procs").write_text(str(worker.pid))
+        except OSError as exc:  # cgroup v2 inside a container: moving a process may be refused
+            pytest.skip(f"cannot move a worker into {group}: {exc}")
         with pytest.raises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):
             urllib.request.urlopen(f"http://127.0.0.1:{kit.web_port}/grow/256", timeout=30)
         [mail] = wait_for(lambda: about(smtp_sink, "oomweb"), MAIL_DEADLINE_S, "the OOM kill's mail")
