@@ -35,6 +35,7 @@ import urllib.request
 import xmlrpc.client
 from collections.abc import Callable, Sequence
 from email.message import EmailMessage
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,7 @@ class Deploy:
         self.bin = root / ".venv" / "bin"
         self.web = f"http://{self.env.get('PNR_WEB_HOST', '127.0.0.1')}:{self.env.get('PNR_WEB_PORT', '8000')}"
         self.started = time.monotonic()
+        self.supervisor = rpc_at(f"unix://{root / 'var' / 'run' / 'supervisor.sock'}").supervisor
         self.moved: list[str] = []  # what runs the new code already: "web", "predictor:predictor-0", ...
 
     # --- small pieces -------------------------------------------------------------------------
@@ -87,15 +89,18 @@ class Deploy:
             raise DeployFailed(f"{what} failed (exit {result.returncode}): {output[-2000:]}")
         return output
 
-    def ctl(self, *args: str) -> str:
-        return self.run(f"supervisorctl {' '.join(args)}",
-                        [str(self.bin / "supervisorctl"), "-c", str(self.root / "etc" / "supervisord.conf"), *args], 120)
+    def ask(self, what: str, call: Callable[[], Any]) -> Any:
+        """One call to supervisord's RPC (the control socket supervisorctl uses); DeployFailed if refused."""
+        try:
+            return call()
+        except (OSError, xmlrpc.client.Fault) as exc:
+            raise DeployFailed(f"{what} through supervisord: {exc}") from exc
 
     def running(self) -> list[str]:
         """The programs supervisord reports RUNNING (group:name for groups)."""
-        result = subprocess.run([str(self.bin / "supervisorctl"), "-c", str(self.root / "etc" / "supervisord.conf"),
-                                 "status"], env=self.env, capture_output=True, text=True, timeout=30)
-        return [line.split()[0] for line in result.stdout.splitlines() if len(line.split()) > 1 and line.split()[1] == "RUNNING"]
+        infos = self.ask("listing the programs", self.supervisor.getAllProcessInfo)
+        return [i["name"] if i["group"] == i["name"] else f"{i['group']}:{i['name']}"
+                for i in infos if i["statename"] == "RUNNING"]
 
     def wait(self, what: str, condition: Callable[[], bool], deadline_s: float | None = None) -> None:
         deadline = time.monotonic() + (deadline_s or self.deadline_s)
@@ -146,7 +151,7 @@ class Deploy:
         self.say(f"canary answered /readyz with {version}")
 
     def reload_web(self, version: str, must_be_ready: bool) -> None:
-        self.ctl("signal", "HUP", "web")
+        self.ask("HUP to web", lambda: self.supervisor.signalProcess("web", "HUP"))
         self.moved.append("web")
         streak = [0]
 
@@ -165,7 +170,8 @@ class Deploy:
         base = int(self.env.get("PNR_PREDICTOR_PORT_BASE", "5600"))
         for name in sorted(n for n in self.running() if n.startswith("predictor:")):
             index = int(name.rsplit("-", 1)[1])
-            self.ctl("restart", name)
+            self.ask(f"stopping {name}", partial(self.supervisor.stopProcess, name, True))
+            self.ask(f"starting {name}", partial(self.supervisor.startProcess, name, True))
             self.moved.append(name)
             client = PredictorClient([f"tcp://{host}:{base + index}"], request_timeout_ms=500, deadline_ms=1000)
 
@@ -184,20 +190,20 @@ class Deploy:
         """The jobs and listeners, side by side: `supervisorctl restart a b c` waits for each
         start in turn (startsecs 5 for a job), 27 s for the kit's eight."""
         names = [n for n in self.running() if n.split(":")[0] not in NOT_RESTARTED and n.split(":")[0] in self.kit_programs()]
-        rpc = rpc_at(f"unix://{self.root / 'var' / 'run' / 'supervisor.sock'}")
+        supervisor = self.supervisor
 
         def all_in(states: set[str]) -> bool:
-            return all(rpc.supervisor.getProcessInfo(n)["statename"] in states for n in names)
-        try:
+            return all(supervisor.getProcessInfo(n)["statename"] in states for n in names)
+
+        def restart() -> None:
             for name in names:
-                rpc.supervisor.stopProcess(name, False)
+                supervisor.stopProcess(name, False)
             self.moved += names
             self.wait("the jobs and listeners stopped", lambda: all_in({"STOPPED", "EXITED"}), STOP_DEADLINE_S)
             for name in names:
-                rpc.supervisor.startProcess(name, False)
+                supervisor.startProcess(name, False)
             self.wait("the jobs and listeners RUNNING again", lambda: all_in({"RUNNING"}))
-        except (OSError, xmlrpc.client.Fault) as exc:
-            raise DeployFailed(f"restarting {', '.join(names)} through supervisord: {exc}") from exc
+        self.ask(f"restarting {', '.join(names)}", restart)
         self.say(f"restarted {', '.join(names) or 'no job'}")
 
     def kit_programs(self) -> set[str]:

@@ -4,15 +4,16 @@ supervisord sees nothing; its heartbeat stops instead.
 Each job's loop (app/jobs/loop.py) writes var/run/heartbeats/<program>.json when an iteration starts
 and when it ends: its pid, its interval and grace, when the iteration running now must have
 finished by (`due_at`), and the last finished iteration (time, seconds, items). The alert listener
-reads them every TICK_5 (app/alerts/lateness.py). Written whole and renamed into place, so a reader
-never sees half a file. Standard library only: the listener imports it.
+reads them every TICK_5 (app/alerts/lateness.py). Written whole (app/jsonfile.py). Standard library
+only: the listener imports it.
 """
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from . import jsonfile
 
 
 def folder(var_dir: Path | str) -> Path:
@@ -21,12 +22,7 @@ def folder(var_dir: Path | str) -> Path:
 
 def write(var_dir: Path | str, program: str, beat: dict[str, Any]) -> None:
     """Replace the program's heartbeat with `beat` (JSON-serialisable)."""
-    where = folder(var_dir)
-    where.mkdir(parents=True, exist_ok=True)
-    name = program.replace(":", "_")
-    tmp = where / f".{name}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps({"program": program, **beat}, default=str), encoding="utf-8")
-    os.replace(tmp, where / f"{name}.json")
+    jsonfile.write(folder(var_dir) / f"{program.replace(':', '_')}.json", {"program": program, **beat})
 
 
 def read_all(var_dir: Path | str) -> tuple[list[dict[str, Any]], list[str]]:

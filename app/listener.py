@@ -36,7 +36,7 @@ from . import orphans
 from .alerts import flood, lateness, outside
 from .alerts.compose import lastgasp_alert, process_alert
 from .alerts.mail import MailSettings, alert_settings_from_env, settings_for_command
-from .alerts.process import gather, rpc_from_env
+from .alerts.process import gather, rpc_from_env, running_info
 
 log = logging.getLogger(__name__)
 
@@ -91,13 +91,8 @@ class Listener:
 
     def _running_since(self, program: str) -> float | None:
         """When supervisord started the process of `program` it runs now, or None."""
-        if self.rpc is None:
-            return None
-        try:
-            info = self.rpc.supervisor.getProcessInfo(program)
-        except Exception:  # noqa: BLE001 - not a supervisord program ("kit"), or supervisord busy
-            return None
-        return float(info["start"]) if info.get("statename") == "RUNNING" else None
+        info = running_info(self.rpc, program) if self.rpc is not None else None
+        return float(info["start"]) if info else None
 
     def _note(self, eventname: str, fields: dict[str, str]) -> None:
         group, name = fields.get("groupname", ""), fields.get("processname", "")

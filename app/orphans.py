@@ -14,13 +14,14 @@ Standard library only, plus the kit's mail pipeline for that one mail.
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
 import sys
 import time
 from pathlib import Path
+
+from . import jsonfile
 
 STOP_DEADLINE_S = 30.0
 # The kit's listeners read the same end-of-file and exit by themselves: not orphans to name.
@@ -42,19 +43,11 @@ def start_time(pid: int) -> int | None:
 
 
 def load(var_dir: Path | str) -> dict[str, dict[str, int]]:
-    try:
-        records = json.loads(records_path(var_dir).read_text(encoding="utf-8"))
-        return records if isinstance(records, dict) else {}
-    except (OSError, ValueError):
-        return {}
+    return jsonfile.read_dict(records_path(var_dir), "process records")
 
 
 def save(var_dir: Path | str, records: dict[str, dict[str, int]]) -> None:
-    path = records_path(var_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(records, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
+    jsonfile.write(records_path(var_dir), records)
 
 
 def record(records: dict[str, dict[str, int]], name: str, pid: int | None) -> bool:

@@ -54,9 +54,7 @@ def _doing(facts: Facts) -> str:
 def _ran(seconds: float | None) -> str:
     if seconds is None:
         return ""
-    minutes, s = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f", ran {hours}h {minutes:02d}m {s:02d}s" if hours else f", ran {minutes}m {s:02d}s" if minutes else f", ran {s}s"
+    return f", ran {_ago(seconds)}"
 
 
 def _details(facts: Facts, host: str, lines: list[str], action: str) -> str:

@@ -24,17 +24,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
-import json
 import logging
-import os
 import socket
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+from .. import jsonfile
 from .mail import MailSettings, complete, send_or_keep, spool
 
 log = logging.getLogger(__name__)
@@ -108,22 +106,12 @@ def locked_state(settings: MailSettings) -> Iterator[dict[str, Any]]:
 
 
 def _load(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError):
-        # A damaged state file must not stop alerts; the worst case is an early repeat mail.
-        log.exception("flood state %s unreadable; starting afresh", path)
-        return {}
-    return data if isinstance(data, dict) else {}
+    # A damaged state file must not stop alerts; the worst case is an early repeat mail.
+    return jsonfile.read_dict(path, "flood state")
 
 
 def _save(path: Path, state: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "w") as f:
-        json.dump(state, f)
-    os.replace(tmp, path)
+    jsonfile.write(path, state)
 
 
 def post(settings: MailSettings, alert: Alert, host: str | None = None, send: bool = True) -> str:

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
 
-from .. import heartbeats
+from .. import heartbeats, jsonfile
 from . import flood
 from .compose import back_alert, late_alert, split_namespec
 from .mail import MailSettings
-from .process import gather
+from .process import gather, running_info
 
 log = logging.getLogger(__name__)
 
@@ -29,31 +28,6 @@ def _state_path(settings: MailSettings) -> Path:
     return settings.state_dir / "lateness.json"
 
 
-def _load(path: Path) -> dict[str, dict[str, Any]]:
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-        return state if isinstance(state, dict) else {}
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        log.warning("lateness: %s unreadable, starting afresh: %s", path, exc)
-        return {}
-
-
-def _save(path: Path, state: dict[str, dict[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _running_pid(rpc: Any, program: str) -> int | None:
-    try:
-        info = rpc.supervisor.getProcessInfo(program)
-    except Exception as exc:  # noqa: BLE001 - an unknown program or supervisord busy: ask again next tick
-        log.debug("lateness: no process info for %s: %s", program, exc)
-        return None
-    return int(info["pid"]) if info.get("statename") == "RUNNING" else None
 
 
 def check(settings: MailSettings, rpc: Any, host: str, restart: bool = False, now: float | None = None) -> list[str]:
@@ -63,7 +37,7 @@ def check(settings: MailSettings, rpc: Any, host: str, restart: bool = False, no
     for reason in bad:
         log.warning("lateness: skipped %s", reason)
     path = _state_path(settings)
-    state = _load(path)
+    state = jsonfile.read_dict(path, "lateness state")
     before = json.dumps(state, sort_keys=True)
     done: list[str] = []
     for beat in beats:
@@ -76,7 +50,7 @@ def check(settings: MailSettings, rpc: Any, host: str, restart: bool = False, no
                 done.append(f"{flood.post(settings, alert, host)}: {alert.subject}")
                 del state[program]
             continue
-        if now <= beat["due_at"] or _running_pid(rpc, program) != beat["pid"]:
+        if now <= beat["due_at"] or (running_info(rpc, program) or {}).get("pid") != beat["pid"]:
             continue
         restarted = False
         if restart:
@@ -90,5 +64,5 @@ def check(settings: MailSettings, rpc: Any, host: str, restart: bool = False, no
         done.append(f"{flood.post(settings, alert, host)}: {alert.subject}")
         state[program] = {"due_at": beat["due_at"], "mailed_at": now, "pid": beat["pid"]}
     if json.dumps(state, sort_keys=True) != before:
-        _save(path, state)
+        jsonfile.write(path, state)
     return done

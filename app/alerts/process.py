@@ -69,6 +69,16 @@ def rpc_at(server_url: str, timeout_s: float = RPC_TIMEOUT_S) -> Any:
     return xmlrpc.client.ServerProxy("http://localhost/RPC2", transport=_Transport(server_url, timeout_s))
 
 
+def running_info(rpc: Any, namespec: str) -> dict[str, Any] | None:
+    """supervisord's info on `namespec` if it is RUNNING; None if not, if supervisord does not know
+    it (a name such as "kit"), or if it does not answer now (asked again on the next tick)."""
+    try:
+        info = rpc.supervisor.getProcessInfo(namespec)
+    except Exception:  # noqa: BLE001 - xmlrpc Fault, a socket error, a busy supervisord
+        return None
+    return info if info.get("statename") == "RUNNING" else None
+
+
 def rpc_from_env(environ: Mapping[str, str] | None = None) -> Any | None:
     """supervisord's XML-RPC interface as a listener (or its children) sees it, or None outside supervisord."""
     environ = os.environ if environ is None else environ

@@ -8,11 +8,13 @@ etc/gunicorn.conf.py installs these hooks from here (`on_starting` notes the OOM
   It sends nothing: the worker is about to die, and a mail could hold it past the SIGKILL;
 - `Logger.error`/`warning` in the master notes "Worker (pid:N) was sent SIGKILL!" as gunicorn logs
   it, the only place the master gives the signal that ended a worker;
-- `child_exit` runs in the master after each worker is reaped: a timeout (the worker's `aborted`),
-  a worker killed by a signal (with "by the kernel's OOM killer" when /proc/vmstat's oom_kill moved
-  since the master looked last) or one exited with a non-zero code becomes an alert, posted through
+- `child_exit` runs in the master after each worker is reaped: a timeout (the worker's `aborted`)
+  or a worker killed by a signal other than SIGTERM (with "by the kernel's OOM killer" when
+  /proc/vmstat's oom_kill moved since the master looked last) becomes an alert, posted through
   the kit's flood control by a child process, so the master's loop never waits on SMTP. A worker that
-  ended because the master asked (HUP, shutdown, max_requests) is no alert.
+  ended because the master asked (HUP, shutdown, max_requests) is no alert, nor is one that exited
+  with a non-zero code (gunicorn logs it; a worker that cannot boot stops the master, which
+  supervisord sees).
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from typing import Any
 
 from gunicorn.glogging import Logger as GunicornLogger
 
+from .. import jsonfile
 from ..orphans import oom_kills
 from ..version import of_checkout
 from . import flood
@@ -68,11 +71,7 @@ def worker_abort(worker: Any) -> None:
         if frame is not None:
             stacks.append(f"Thread {thread.name}:\n" + "".join(traceback.format_stack(frame)))
     record = {"pid": os.getpid(), "at": time.time(), "request": request_context(), "stacks": stacks}
-    folder = _folder()
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(record), encoding="utf-8")
-    os.replace(tmp, folder / f"{os.getpid()}.json")
+    jsonfile.write(_folder() / f"{os.getpid()}.json", record)
 
 
 class Logger(GunicornLogger):
