@@ -35,6 +35,16 @@ def heartbeat(kit: Kit) -> dict:
     return json.loads((kit.var / "run" / "heartbeats" / "tracker.json").read_text())
 
 
+def tracker_up(kit: Kit) -> int:
+    """The tracker's pid once supervisord says RUNNING (past startsecs) and its heartbeat, of the
+    same process, shows a finished iteration. Never 0: os.kill(0, ...) would signal this test."""
+    def up() -> int:
+        pid = running_pid(kit)
+        beat = heartbeat(kit)
+        return pid if pid > 0 and beat["pid"] == pid and beat.get("finished_at") else 0
+    return int(wait_for(up, 60, "the tracker RUNNING with a finished iteration", interval_s=0.5))
+
+
 def tracker_mails(sink: SmtpSink) -> list[str]:
     return [str(m["Subject"]) for m in sink.received() if m["X-PNR-Program"] == "tracker"]
 
@@ -46,9 +56,7 @@ def running_pid(kit: Kit) -> int:
 
 @pytest.mark.parametrize("kit", ["false"], indirect=True)
 def test_a_stopped_tracker_is_late_once_left_running_and_back_once_when_continued(kit: Kit, smtp_sink: SmtpSink) -> None:
-    wait_for(lambda: heartbeat(kit).get("finished_at"), 60, "the tracker's first finished iteration", interval_s=0.5)
-    pid = running_pid(kit)
-    assert pid == heartbeat(kit)["pid"]
+    pid = tracker_up(kit)
     os.kill(pid, signal.SIGSTOP)
     stopped = time.monotonic()
     try:
@@ -72,8 +80,7 @@ def test_a_stopped_tracker_is_late_once_left_running_and_back_once_when_continue
 
 @pytest.mark.parametrize("kit", ["true"], indirect=True)
 def test_with_late_restart_on_a_stopped_tracker_is_killed_restarted_and_back(kit: Kit, smtp_sink: SmtpSink) -> None:
-    wait_for(lambda: heartbeat(kit).get("finished_at"), 60, "the tracker's first finished iteration", interval_s=0.5)
-    pid = running_pid(kit)
+    pid = tracker_up(kit)
     os.kill(pid, signal.SIGSTOP)
     late = wait_for(lambda: [s for s in tracker_mails(smtp_sink) if ": late: " in s], LATE_DEADLINE_S, "the late mail")
     assert late[0].endswith("killed for supervisord to restart")
