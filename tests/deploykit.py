@@ -3,6 +3,7 @@
 checkout's), its own etc/pnr.env on free loopback ports, started with `scripts/run`."""
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import signal
@@ -59,6 +60,17 @@ class Clone:
                                          stderr=subprocess.STDOUT, start_new_session=True,
                                          env=self.plain_env())
         wait_for(lambda: PROGRAMS <= self.running(), 120, "every program RUNNING", interval_s=0.5)
+        # RUNNING is supervisord's word for "alive for startsecs"; a gunicorn worker still importing
+        # on a busy machine holds the first request longer than that. Ready is what /readyz says.
+        wait_for(self.ready, 120, "/readyz to answer 200", interval_s=0.5)
+
+    def ready(self) -> bool:
+        conn = http.client.HTTPConnection("127.0.0.1", self.web_port, timeout=5)
+        try:
+            conn.request("GET", "/readyz")
+            return conn.getresponse().status == 200
+        finally:
+            conn.close()
 
     @staticmethod
     def plain_env() -> dict[str, str]:
