@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app: defaults in code, then the environment (PNR_*), then `test_config`."""
-    from . import lastwords
+    from plumbing import lastwords
 
     # First, so that even a failure below leaves its traceback for the exit alert.
     lastwords.install()

@@ -5,71 +5,57 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-ENV_PREFIX = "PNR_"
+from plumbing import settings
+from plumbing.settings import ENV_PREFIX, SettingsError, boolean, comma_list, text
 
-
-def boolean(value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off", ""}:
-        return False
-    raise ValueError(f"expected true/false, got {value!r}")
-
-
-def _list(value: str) -> list[str]:
-    return [part.strip() for part in value.split(",") if part.strip()]
-
-
-def _str(value: str) -> str:
-    return value
+__all__ = ["ENV_PREFIX", "SETTINGS", "SettingsError", "boolean", "defaults", "derive", "from_env"]
 
 
 # name -> (default, coercer). The name in the environment is PNR_<name>.
 SETTINGS: dict[str, tuple[Any, Callable[[str], Any]]] = {
-    "SECRET_KEY": ("dev-only-not-secret", _str),
-    "VAR_DIR": ("var", _str),
-    "MONGO_URI": ("mongodb://127.0.0.1:27117/?directConnection=true", _str),
-    "MONGO_DB": ("pnr", _str),
+    "SECRET_KEY": ("dev-only-not-secret", text),
+    "VAR_DIR": ("var", text),
+    "MONGO_URI": ("mongodb://127.0.0.1:27117/?directConnection=true", text),
+    "MONGO_DB": ("pnr", text),
     "MONGO_TIMEOUT_MS": (1500, int),
-    "SOURCE": ("simulator", _str),
+    "SOURCE": ("simulator", text),
     "SIM_SEED": (2013, int),
-    "SIM_ERA": ("2015", _str),
-    "HTTP_BASE_URL": ("", _str),
-    "HTTP_API_KEY": ("", _str),
+    "SIM_ERA": ("2015", text),
+    "HTTP_BASE_URL": ("", text),
+    "HTTP_API_KEY": ("", text),
     "HTTP_TIMEOUT_S": (5.0, float),
     "HTTP_RETRIES": (2, int),
-    "HTTP_SHAPE": ("auto", _str),
-    "HTTP_PATH_TEMPLATE": ("/pnr-status/pnr/{pnr}/apikey/{key}/", _str),
-    "HTTP_KEY_HEADER": ("", _str),
-    "PREDICTOR_ENDPOINTS": ([], _list),
-    "PREDICTOR_HOST": ("127.0.0.1", _str),
+    "HTTP_SHAPE": ("auto", text),
+    "HTTP_PATH_TEMPLATE": ("/pnr-status/pnr/{pnr}/apikey/{key}/", text),
+    "HTTP_KEY_HEADER": ("", text),
+    "PREDICTOR_ENDPOINTS": ([], comma_list),
+    "PREDICTOR_HOST": ("127.0.0.1", text),
     "PREDICTOR_PORT_BASE": (5600, int),
     "PREDICTOR_PROCS": (2, int),
     "PREDICTOR_TIMEOUT_MS": (300, int),
     "PREDICTOR_DEADLINE_MS": (1500, int),
-    "MODEL_PATH": ("", _str),
-    "SMTP_HOST": ("127.0.0.1", _str),
+    "MODEL_PATH": ("", text),
+    "SMTP_HOST": ("127.0.0.1", text),
     "SMTP_PORT": (8025, int),
-    "SMTP_SECURITY": ("none", _str),
-    "SMTP_USER": ("", _str),
-    "SMTP_PASSWORD": ("", _str),
+    "SMTP_SECURITY": ("none", text),
+    "SMTP_USER": ("", text),
+    "SMTP_PASSWORD": ("", text),
     "SMTP_TIMEOUT_S": (10.0, float),
-    "MAIL_FROM": ("pnr.me alerts <alerts@pnr.me.invalid>", _str),
-    "ALERT_TO": ("oncall@pnr.me.invalid", _str),
+    "MAIL_FROM": ("pnr.me alerts <alerts@pnr.me.invalid>", text),
+    "ALERT_TO": ("oncall@pnr.me.invalid", text),
     "ALERT_MAIL": (True, boolean),
-    "PUBLIC_URL": ("http://127.0.0.1:8000", _str),
+    "PUBLIC_URL": ("http://127.0.0.1:8000", text),
     "RETENTION_DAYS": (30, int),
     # A complete lookup is answered again from memory for this many seconds (app.recent; 0: never).
     "LOOKUP_CACHE_S": (30.0, float),
     # Per client address (limits' syntax, ";" between limits). Lookups count pages and API together.
-    "RATE_LIMIT_LOOKUP": ("30/minute;300/hour", _str),
-    "RATE_LIMIT_TRACK": ("5/minute;20/hour", _str),
+    "RATE_LIMIT_LOOKUP": ("30/minute;300/hour", text),
+    "RATE_LIMIT_TRACK": ("5/minute;20/hour", text),
     # Confirmation mails to one address, whichever client asks: the site must not be a mail cannon.
-    "RATE_LIMIT_TRACK_PER_ADDRESS": ("5/day", _str),
+    "RATE_LIMIT_TRACK_PER_ADDRESS": ("5/day", text),
     # host (a file under VAR_DIR every worker of this machine shares), mongo (the store: several web
     # hosts share it; in memory per worker while the store is down) or memory (each worker its own).
-    "RATE_LIMIT_STORAGE": ("host", _str),
+    "RATE_LIMIT_STORAGE": ("host", text),
     # Reverse proxies in front of gunicorn whose X-Forwarded-For is trusted (0: none).
     "TRUSTED_PROXIES": (0, int),
     # A tracking confirmation link works this long; unconfirmed subscriptions are deleted after it.
@@ -81,27 +67,14 @@ SETTINGS: dict[str, tuple[Any, Callable[[str], Any]]] = {
 }
 
 
-class SettingsError(ValueError):
-    """A setting in the environment cannot be coerced; the message names it."""
-
-
 def defaults() -> dict[str, Any]:
     """Every setting at its built-in default (the embedded, single-machine kit)."""
-    return {name: (list(default) if isinstance(default, list) else default) for name, (default, _) in SETTINGS.items()}
+    return settings.defaults(SETTINGS)
 
 
 def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The settings present in the environment, coerced; raises SettingsError naming a bad one."""
-    environ = os.environ if environ is None else environ
-    found: dict[str, Any] = {}
-    for name, (_, coerce) in SETTINGS.items():
-        key = ENV_PREFIX + name
-        if key in environ:
-            try:
-                found[name] = coerce(environ[key])
-            except ValueError as exc:
-                raise SettingsError(f"{key}: {exc}") from None
-    return found
+    return settings.from_env(SETTINGS, environ)
 
 
 def derive(config: dict[str, Any]) -> None:

@@ -32,6 +32,8 @@ from typing import Any, TextIO
 
 from supervisor import childutils
 
+from plumbing import logs
+
 from . import orphans
 from .alerts import flood, lateness, outside
 from .alerts.compose import lastgasp_alert, process_alert
@@ -165,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run as a supervisord [eventlistener]; exit 2 on bad settings."""
     parser = argparse.ArgumentParser(prog="pnr-alertlistener", description=__doc__.split("\n\n")[0])
     parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s alertlistener %(levelname)s %(message)s")
+    logs.configure()
     settings = settings_for_command("pnr-alertlistener")
     if settings is None:
         return 2

@@ -1,19 +1,18 @@
-"""Logging set up once per process: one stderr handler that supervisord captures.
+"""The web app's logging: the one set-up every process shares (plumbing.logs), and request ids.
 
 Every request carries an id (the client's X-Request-ID if it sent a sane one, else a new one),
 echoed in the response, so that an error mail and a visitor's report can be matched.
 """
 from __future__ import annotations
 
-import logging
-import logging.config
 import re
 import secrets
 
 from flask import Flask, g, request
 from werkzeug.wrappers import Response
 
-FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
+from plumbing import logs
+
 REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -32,17 +31,4 @@ def init_app(app: Flask) -> None:
     """Request ids for this app; dictConfig once per process (a second app in tests keeps the first)."""
     app.before_request(_bind_request_id)
     app.after_request(_echo_request_id)
-    root = logging.getLogger()
-    if getattr(root, "_pnr_configured", False):
-        return
-    logging.config.dictConfig(
-        {
-            "version": 1,
-            "disable_existing_loggers": False,
-            "formatters": {"plain": {"format": FORMAT}},
-            "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"}},
-            "root": {"level": "DEBUG" if app.debug else "INFO", "handlers": ["stderr"]},
-            "loggers": {"pymongo": {"level": "WARNING"}, "werkzeug": {"level": "WARNING"}},
-        }
-    )
-    root._pnr_configured = True  # type: ignore[attr-defined]
+    logs.configure("DEBUG" if app.debug else "INFO")

@@ -18,6 +18,8 @@ from bson import ObjectId
 from flask import Flask, current_app
 from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
 
+from plumbing.zones import utcnow
+
 from .pnr import PnrStatus
 
 log = logging.getLogger(__name__)
@@ -48,11 +50,6 @@ class StoreUnavailable(Exception):
     def __init__(self, message: str, alert_cause: str = "unavailable"):
         super().__init__(message)
         self.alert_cause = alert_cause
-
-
-def utcnow() -> dt.datetime:
-    """Aware UTC now; the only clock the store uses."""
-    return dt.datetime.now(dt.UTC)
 
 
 def status_digest(status: PnrStatus) -> str:

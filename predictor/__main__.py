@@ -4,13 +4,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from plumbing import lastwords
+
 from . import server
-from .lastwords import install_last_words
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Keep last words for the exit alert, then serve."""
-    install_last_words()
+    lastwords.install()
     return server.main(argv)
 
 

@@ -19,6 +19,8 @@ from typing import Any, Protocol
 import numpy as np
 from scipy import stats
 
+from plumbing import logs
+
 from .baselines import BaseRate, Empirical, Logistic
 from .model import Model
 from .training import learn
@@ -180,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logs.configure()
     try:
         train, test = load_rows(args.train), load_rows(args.test)
         model, report = fit_and_evaluate(train, test)

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING
 
 import zmq
 
+from plumbing import logs
+
 from . import protocol
 
 if TYPE_CHECKING:
@@ -238,8 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = parse_settings(argv)
     except SystemExit as exc:
         return int(exc.code) if isinstance(exc.code, int) else 2
-    logging.basicConfig(level=settings.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
+    logs.configure(settings.log_level)
     from .model import Model, ModelFileError
 
     try:

@@ -53,7 +53,7 @@ def main(argv: list[str]) -> None:
     mode = argv[0]
     if mode == "crashloop":
         crashloop(Path(argv[1]), int(argv[2]))
-    from app.lastwords import install
+    from plumbing.lastwords import install
 
     install()
     if mode == "serve":

@@ -16,6 +16,8 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from plumbing import logs
+
 from ..version import of_checkout
 from . import flood
 from .flood import Alert, one_line, utc
@@ -26,7 +28,6 @@ log = logging.getLogger(__name__)
 # How long a closing handler waits for a mail being sent (a hung SMTP server must not hold a
 # gunicorn worker past its graceful timeout; that mail is in the spool either way).
 CLOSE_TIMEOUT_S = 2.0
-FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
 
 _context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("pnr_alert_context", default=None)
 
@@ -91,7 +92,7 @@ class MailHandler(logging.Handler):
         self.host = host or socket.gethostname()
         # The code this process started from: after a deploy, an old worker's error says so.
         self.version = version or of_checkout()
-        self.setFormatter(logging.Formatter(FORMAT))
+        self.setFormatter(logging.Formatter(logs.FORMAT))
         self.queue: queue.SimpleQueue[Alert | None] = queue.SimpleQueue()
         self.thread = threading.Thread(target=self._deliver_forever, name="pnr-alert-mail", daemon=True)
         self.thread.start()

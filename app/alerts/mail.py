@@ -23,6 +23,8 @@ from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
+from plumbing import settings
+
 from .. import config
 
 log = logging.getLogger(__name__)
@@ -57,15 +59,7 @@ ALERT_SETTINGS: dict[str, tuple[Any, Any]] = {
 
 def alert_settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Every alert setting, from the environment or its default; raises SettingsError naming a bad one."""
-    environ = os.environ if environ is None else environ
-    found = {}
-    for name, (default, coerce) in ALERT_SETTINGS.items():
-        raw = environ.get(config.ENV_PREFIX + name)
-        try:
-            found[name] = default if raw is None or raw == "" else coerce(raw)
-        except ValueError as exc:
-            raise config.SettingsError(f"{config.ENV_PREFIX}{name}: {exc}") from None
-    return found
+    return {**settings.defaults(ALERT_SETTINGS), **settings.from_env(ALERT_SETTINGS, environ, empty_is_default=True)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,16 +119,8 @@ class MailSettings:
         Only the mail settings are read: a bad unrelated setting (say PNR_MONGO_TIMEOUT_MS) must
         not silence the alerts about the programs it breaks.
         """
-        environ = os.environ if environ is None else environ
         cfg = config.defaults()
-        for name in MAIL_SETTINGS:
-            _, coerce = config.SETTINGS[name]
-            raw = environ.get(config.ENV_PREFIX + name)
-            if raw is not None:
-                try:
-                    cfg[name] = coerce(raw)
-                except ValueError as exc:
-                    raise config.SettingsError(f"{config.ENV_PREFIX}{name}: {exc}") from None
+        cfg.update(settings.from_env({name: config.SETTINGS[name] for name in MAIL_SETTINGS}, environ))
         cfg.update(alert_settings_from_env(environ))
         return cls.from_config(cfg)
 

@@ -10,6 +10,8 @@ import logging
 import socket
 import sys
 
+from plumbing import logs
+
 from . import flood
 from .compose import piped_alert
 from .mail import deliver, parse_piped, settings_for_command
@@ -21,7 +23,7 @@ log = logging.getLogger(__name__)
 def sendmail_main(argv: list[str] | None = None) -> int:
     """Read one mail on stdin and deliver it as an alert; 0 once delivered, spooled or counted."""
     args = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="pnr-sendmail: %(message)s")
+    logs.configure()
     settings = settings_for_command("pnr-sendmail")
     if settings is None:
         return 2

@@ -10,16 +10,16 @@ import hashlib
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from plumbing.zones import IST
 
 from ..pnr import PnrStatus, StatusCode
 
 CONFIRM_SALT = "pnr.me track confirm"
 UNSUBSCRIBE_SALT = "pnr.me track unsubscribe"
-IST = ZoneInfo("Asia/Kolkata")
 
 __all__ = ["BadLink", "change_mail", "change_message_id", "confirmation_mail", "public_url", "read_link", "sign"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-RAISE = "from app.lastwords import install; install(); raise {exc}('model file unreadable')"
+RAISE = "from plumbing.lastwords import install; install(); raise {exc}('model file unreadable')"
 
 
 def run(code: str, var: Path, **env: str) -> subprocess.CompletedProcess[str]:
