@@ -19,9 +19,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # First, so that even a failure below leaves its traceback for the exit alert.
     lastwords.install()
 
-    from flask import Flask
+    from flask import Flask, current_app, has_app_context
 
-    from . import alerts, config, logs, store, version
+    from . import alerts, config, logs, services, version
     from .sources import make_source
 
     app = Flask(__name__)
@@ -33,16 +33,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     os.makedirs(app.config["VAR_DIR"], exist_ok=True)
     app.extensions["pnr_version"] = version.of_checkout()
 
+    # The services below the web layer find this app's settings and clients through it.
+    app.extensions["pnr_services"] = services.Services(app.config, app.extensions)
+    services.provide(lambda: current_app.extensions["pnr_services"] if has_app_context() else None)
+
     logs.init_app(app)
     alerts.init_app(app, program=os.environ.get("SUPERVISOR_PROCESS_NAME", "web"))
-    store.init_app(app)
     # Built now, so that a bad source setting stops the process with a clear message.
     app.extensions["pnr_source"] = make_source(app.config)
 
-    from . import jobs
     from .web import api, errors, pages
 
-    jobs.init_app(app)
     errors.init_app(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)

@@ -17,13 +17,11 @@ import socket
 import time
 from typing import Any
 
-from flask import current_app
-
-from . import predictions
+from . import predictions, services
 from .histories import HistoryCache
 from .pnr import PnrError, PnrStatus, SourceUnavailable, validate_pnr
 from .recent import RecentLookups
-from .sources import Source
+from .sources import get_source
 from .store import StoreUnavailable, get_store, status_digest, utcnow
 
 log = logging.getLogger(__name__)
@@ -59,11 +57,6 @@ class Lookup:
     def complete(self) -> bool:
         """True when every dependency answered: live status, history, predictions."""
         return self.source_error is None and self.store_error is None and self.prediction_error is None
-
-
-def get_source() -> Source:
-    """The configured status source, built once per process by create_app."""
-    return current_app.extensions["pnr_source"]
 
 
 def lookup(text: str, now: dt.datetime | None = None) -> Lookup:
@@ -143,14 +136,15 @@ def _record(status: PnrStatus, now: dt.datetime) -> tuple[list[PnrStatus], str |
 
 def get_histories() -> HistoryCache:
     """The process's cache of parsed histories, made on first use."""
-    histories: HistoryCache | None = current_app.extensions.get("pnr_histories")
+    ext = services.current().extensions
+    histories: HistoryCache | None = ext.get("pnr_histories")
     if histories is None:
-        histories = current_app.extensions["pnr_histories"] = HistoryCache()
+        histories = ext["pnr_histories"] = HistoryCache()
     return histories
 
 
 def _check_writes() -> None:
-    ext = current_app.extensions
+    ext = services.current().extensions
     if time.monotonic() < ext.get("pnr_next_write_check", 0.0):
         return
     ext["pnr_next_write_check"] = time.monotonic() + WRITE_CHECK_S
@@ -163,9 +157,10 @@ def _check_writes() -> None:
 
 def get_recent() -> RecentLookups:
     """The process's recent complete lookups, made on first use."""
-    recent: RecentLookups | None = current_app.extensions.get("pnr_recent")
+    current = services.current()
+    recent: RecentLookups | None = current.extensions.get("pnr_recent")
     if recent is None:
-        recent = current_app.extensions["pnr_recent"] = RecentLookups(current_app.config["LOOKUP_CACHE_S"])
+        recent = current.extensions["pnr_recent"] = RecentLookups(current.config["LOOKUP_CACHE_S"])
     return recent
 
 

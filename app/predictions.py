@@ -5,10 +5,9 @@ import logging
 import os
 from typing import Any
 
-from flask import current_app
-
 from predictor.client import PredictorClient, PredictorUnavailable
 
+from . import services
 from .pnr import PnrStatus, StatusCode
 
 log = logging.getLogger(__name__)
@@ -24,10 +23,10 @@ UNLIKELY_BELOW_P = 0.30
 
 def get_predictor() -> PredictorClient:
     """The process's client, made after gunicorn forks (a client made before fork is not reused)."""
-    ext = current_app.extensions
+    ext = services.current().extensions
     client = ext.get("pnr_predictor")
     if client is None or ext.get("pnr_predictor_pid") != os.getpid():
-        cfg = current_app.config
+        cfg = services.current().config
         client = PredictorClient(
             cfg["PREDICTOR_ENDPOINTS"],
             request_timeout_ms=cfg["PREDICTOR_TIMEOUT_MS"],

@@ -15,11 +15,11 @@ from typing import Any, Literal
 
 import pymongo
 from bson import ObjectId
-from flask import Flask, current_app
 from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
 
 from plumbing.zones import utcnow
 
+from . import services
 from .pnr import PnrStatus
 
 log = logging.getLogger(__name__)
@@ -385,10 +385,10 @@ def connect(uri: str, db_name: str, timeout_ms: int, retention_days: int) -> Sto
 
 def get_store() -> Store:
     """The process's Store, made on first use (after gunicorn forks), indexes ensured once."""
-    ext = current_app.extensions
+    ext = services.current().extensions
     store: Store | None = ext.get("pnr_store")
     if store is None:
-        cfg = current_app.config
+        cfg = services.current().config
         store = connect(cfg["MONGO_URI"], cfg["MONGO_DB"], cfg["MONGO_TIMEOUT_MS"], cfg["RETENTION_DAYS"])
         ext["pnr_store"] = store
     if not ext.get("pnr_store_indexed"):
@@ -396,7 +396,3 @@ def get_store() -> Store:
         ext["pnr_store_indexed"] = True
     return store
 
-
-def init_app(app: Flask) -> None:
-    """Nothing connects here: the client is built lazily per process by get_store()."""
-    app.extensions.setdefault("pnr_store", None)

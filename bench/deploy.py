@@ -87,8 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             clone.start()
             good = clone.commit("app/web/pages.py", '"""Process alive;', '"""Process alive (deployed by bench.deploy);',
                                 "bench.deploy: a new commit")
-            bad = clone.commit("app/__init__.py", '    from . import lastwords\n',
-                               '    raise RuntimeError("bench.deploy: a web app that cannot start")\n    from . import lastwords\n',
+            bad = clone.commit("app/__init__.py", '    from plumbing import lastwords\n',
+                               '    raise RuntimeError("bench.deploy: a web app that cannot start")\n    from plumbing import lastwords\n',
                                "bench.deploy: a commit whose web app cannot start")
             clone.git("checkout", "--quiet", "--detach", "HEAD~2")  # the running commit: deploy names what it moves to
             pnrs = sample(clone, 24)

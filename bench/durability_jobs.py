@@ -1,6 +1,6 @@
 """Durability of the jobs: each killed with SIGKILL mid-iteration, then run to the end (bench.durability).
 
-Outbox, tracker and janitor run as supervisord runs them (`flask --app app <job> --once`), against
+Outbox, tracker and janitor run as supervisord runs them (`pnr-job <job> --once`), against
 a real SecantusDB, a real predictor and a real SMTP server, with a queue of work large enough that
 the kill lands mid-iteration: after a random amount of progress, plus a random fraction of one
 item, so that it is not in step with the deliveries it watches. Also the table printing shared
@@ -125,7 +125,7 @@ def outbox_scenario(root: Path, kills: int, rng: random.Random) -> list[Any]:
         def items() -> list[str]:
             return [str(m["X-Bench-Item"]) for m in sink.received() if m["X-Bench-Item"]]
 
-        run = kill_runs([str(BIN / "flask"), "--app", "app", "outbox", "--once"], job_env(var, sink.port), root,
+        run = kill_runs([str(BIN / "pnr-job"), "outbox", "--once"], job_env(var, sink.port), root,
                         lambda: len(items()), kills, rng, (5, 60))
         counts = collections.Counter(items())
         left = len(spooled(settings))
@@ -169,11 +169,11 @@ def tracker_scenario(root: Path, kills: int, rng: random.Random) -> list[Any]:
         var = root / "tracker-var"
         var.mkdir()
         env = job_env(var, sink.port, server.uri, f"tcp://127.0.0.1:{port}")
-        run = kill_runs([str(BIN / "flask"), "--app", "app", "tracker", "--once", "--now", now.isoformat()],
+        run = kill_runs([str(BIN / "pnr-job"), "tracker", "--once", "--now", now.isoformat()],
                         env, root, lambda: len(mails()), kills, rng, (3, 25))
         # A tracker killed after marking a subscriber leaves the mail spooled: the kit's outbox sends it.
         left_to_outbox = len(list((var / "spool").glob("*.eml")))
-        subprocess.run([str(BIN / "flask"), "--app", "app", "outbox", "--once"], env=env, cwd=root,
+        subprocess.run([str(BIN / "pnr-job"), "outbox", "--once"], env=env, cwd=root,
                        capture_output=True, timeout=JOB_DEADLINE_S, check=True)
         counts = collections.Counter(mails())
         subs = list(store.db.subscriptions.find({}))
@@ -214,7 +214,7 @@ def janitor_scenario(root: Path, kills: int, rng: random.Random) -> list[Any]:
 
         var = root / "janitor-var"
         var.mkdir()
-        run = kill_runs([str(BIN / "flask"), "--app", "app", "janitor", "--once"], job_env(var, 1, server.uri),
+        run = kill_runs([str(BIN / "pnr-job"), "janitor", "--once"], job_env(var, 1, server.uri),
                         root, lambda: JANITOR_EXPIRED - expired(), kills, rng, (1, JANITOR_EXPIRED // (kills + 2)), 0.1)
         live = sum(db[n].count_documents({"expires_at": {"$gt": now}}) for n in ("snapshots", "subscriptions", "pnrs"))
         left = expired()

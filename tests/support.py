@@ -308,3 +308,20 @@ class Kit:
                 return r.status, r.read().decode()
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
+
+
+class JobRunner:
+    """`pnr-job` commands run in this process with click's test runner, on given services (a test's
+    app's or its own), as app.jobs.main binds them in a job's process."""
+
+    def __init__(self, bound_services: Any):
+        self.services = bound_services
+
+    def invoke(self, args: list[str]) -> Any:
+        from click.testing import CliRunner
+
+        from app import services
+        from app.jobs.main import cli
+
+        with services.bound(self.services):
+            return CliRunner().invoke(cli, args)

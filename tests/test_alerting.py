@@ -182,7 +182,7 @@ def test_an_smtp_outage_delays_alerts_and_loses_or_doubles_none(kits, tmp_path: 
 
     back = SmtpSink(port).start()
     try:
-        racer = kit.run(str(BIN / "flask"), "--app", "app", "outbox", "--once", timeout=120)
+        racer = kit.run(str(BIN / "pnr-job"), "outbox", "--once", timeout=120)
         assert racer.returncode == 0, racer.stderr[-2000:]
         wait_for(lambda: not list(spool.glob("*.eml")), 60, "an empty spool", interval_s=0.5)
         mails = back.received()

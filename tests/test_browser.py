@@ -129,7 +129,7 @@ def test_a_visitor_looks_up_tracks_and_hears_of_a_change(web: Gunicorn, smtp_sin
 
             # The tracker job, as supervisord runs it, polling as of just after the PNR's next change.
             job = subprocess.run(
-                [str(BIN / "flask"), "--app", "app", "tracker", "--once", "--now", after_change.isoformat()],
+                [str(BIN / "pnr-job"), "tracker", "--once", "--now", after_change.isoformat()],
                 cwd=REPO, env=web.env, capture_output=True, text=True, timeout=120, check=False,
             )
             assert job.returncode == 0, job.stderr[-3000:]

@@ -73,8 +73,8 @@ def test_a_web_app_that_cannot_start_is_rolled_back_with_one_mail_and_a_good_com
     try:
         running = clone.git("rev-parse", "HEAD")
         good = clone.commit("app/web/pages.py", '"""Process alive;', '"""Process alive (deployed);', "a new commit")
-        bad = clone.commit("app/__init__.py", '    from . import lastwords\n',
-                           '    raise RuntimeError("a web app that cannot start")\n    from . import lastwords\n',
+        bad = clone.commit("app/__init__.py", '    from plumbing import lastwords\n',
+                           '    raise RuntimeError("a web app that cannot start")\n    from plumbing import lastwords\n',
                            "a commit whose web app cannot start")
         clone.git("checkout", "--quiet", "--detach", running)
         assert version_served(clone) == running[:12]

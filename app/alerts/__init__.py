@@ -12,11 +12,11 @@ Flask at module level: the shim runs once per mail and must start fast.
 from __future__ import annotations
 
 from .flood import Alert, flush, post
-from .handler import MailHandler, bound, init_app
+from .handler import MailHandler, bound, init_app, install
 from .mail import MailSettings, deliver, drain_spool, smtp_send, spool
 from .shim import sendmail_main
 
 __all__ = [
-    "Alert", "MailHandler", "MailSettings", "bound", "deliver", "drain_spool", "flush", "init_app", "post",
+    "Alert", "MailHandler", "MailSettings", "bound", "deliver", "drain_spool", "flush", "init_app", "install", "post",
     "sendmail_main", "smtp_send", "spool",
 ]

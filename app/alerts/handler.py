@@ -13,7 +13,7 @@ import logging
 import queue
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 from plumbing import logs
@@ -170,13 +170,19 @@ class MailHandler(logging.Handler):
         super().close()
 
 
-def init_app(app: Any, program: str) -> None:
-    """Attach the error-mail handler to the root logger, except in debug and tests."""
+def install(config: MutableMapping[str, Any], program: str, version: str | None = None, enabled: bool = True) -> None:
+    """Attach the error-mail handler to the root logger once per process, unless `enabled` is
+    false or PNR_ALERT_MAIL is off; the alert settings are added to `config` either way."""
     for name, value in alert_settings_from_env().items():
-        app.config.setdefault(name, value)
-    if app.debug or app.testing or not app.config["ALERT_MAIL"]:
+        config.setdefault(name, value)
+    if not enabled or not config["ALERT_MAIL"]:
         return
     root = logging.getLogger()
     if any(isinstance(h, MailHandler) for h in root.handlers):
         return
-    root.addHandler(MailHandler(MailSettings.from_config(app.config), program, version=app.extensions.get("pnr_version")))
+    root.addHandler(MailHandler(MailSettings.from_config(config), program, version=version))
+
+
+def init_app(app: Any, program: str) -> None:
+    """The web app's error mail: off in debug and tests."""
+    install(app.config, program, app.extensions.get("pnr_version"), enabled=not (app.debug or app.testing))

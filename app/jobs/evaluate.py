@@ -13,13 +13,13 @@ import json
 from pathlib import Path
 
 import click
-from flask import current_app
-from flask.cli import with_appcontext
 
 from predictor import evaluate_real, realdata
 from predictor.evaluate import fit_and_evaluate, plot_reliability, table
 from predictor.model import Model, ModelFileError
 
+from .. import services
+from ..sources import get_source
 from ..sources.simulator import SimulatorSource
 from .trainer import HELD_OUT_SEED_OFFSET
 
@@ -27,7 +27,6 @@ DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "data" / "model-default.js
 
 
 @click.command("evaluate")
-@with_appcontext
 @click.option("--train-dates", type=click.IntRange(min=1), default=400, show_default=True,
               help="Simulated train-dates to fit on.")
 @click.option("--test-dates", type=click.IntRange(min=1), default=160, show_default=True,
@@ -43,10 +42,10 @@ def command(train_dates: int, test_dates: int, out: Path, save_model: Path | Non
     held-out ones, write the report."""
     if real is not None:
         return evaluate_on_real(real, out, save_model)
-    source = current_app.extensions["pnr_source"]
+    source = get_source()
     if not isinstance(source, SimulatorSource):
         raise click.ClickException("PNR_SOURCE is not the simulator: there are no simulated journeys to evaluate on")
-    seed = current_app.config["SIM_SEED"]
+    seed = services.current().config["SIM_SEED"]
     train = list(source.charted_journeys(train_dates, seed=seed))
     if test_dates > train_dates:
         raise click.BadParameter("held-out train-dates beyond the training ones would be unseen seasons",

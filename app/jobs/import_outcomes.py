@@ -11,7 +11,6 @@ import itertools
 from pathlib import Path
 
 import click
-from flask.cli import with_appcontext
 
 from predictor import realdata
 
@@ -20,7 +19,6 @@ from .seed import BATCH_ROWS
 
 
 @click.command("import-outcomes")
-@with_appcontext
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--before", type=click.DateTime(formats=["%Y-%m-%d"]),
               help="Only journeys boarding before this day, and no PNR boarding later (keeps a held-out side).")

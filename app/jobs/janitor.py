@@ -6,8 +6,8 @@ import logging
 from typing import Any
 
 import click
-from flask import current_app
 
+from .. import services
 from ..store import StoreUnavailable, get_store, utcnow
 from .loop import every_option, run_every
 
@@ -20,7 +20,7 @@ def iteration(now: dt.datetime | None = None) -> dict[str, Any]:
     try:
         store = get_store()
         purged: dict[str, Any] = store.purge_expired(now)
-        expired_link = dt.timedelta(hours=current_app.config["TRACK_CONFIRM_HOURS"])
+        expired_link = dt.timedelta(hours=services.current().config["TRACK_CONFIRM_HOURS"])
         purged["unconfirmed"] = store.purge_unconfirmed(now - expired_link)
         return purged
     except StoreUnavailable as exc:

@@ -14,9 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-from flask import current_app
 
-from .. import heartbeats
+from .. import heartbeats, services
 from ..alerts import bound
 
 log = logging.getLogger(__name__)
@@ -45,7 +44,7 @@ def run_every(name: str, every_s: float, iteration: Callable[[], dict[str, Any]]
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    config = current_app.config
+    config = services.current().config
     grace_s = float(config.get(f"{name.upper()}_GRACE_S", config["JOB_GRACE_S"]))
     program = os.environ.get("SUPERVISOR_PROCESS_NAME", name)
     beat: dict[str, Any] = {"pid": os.getpid(), "every_s": every_s, "grace_s": grace_s, "finished_at": None,

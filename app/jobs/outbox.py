@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import click
-from flask import current_app
 
+from .. import services
 from ..alerts import MailSettings, drain_spool
 from .loop import every_option, run_every
 
@@ -12,7 +12,7 @@ from .loop import every_option, run_every
 @every_option(30.0)
 def command(every_s: float, once: bool) -> None:
     """Deliver spooled mail until the spool is empty or SMTP fails again."""
-    settings = MailSettings.from_config(current_app.config)
+    settings = MailSettings.from_config(services.current().config)
 
     def iteration() -> dict[str, int]:
         delivered, waiting = drain_spool(settings)

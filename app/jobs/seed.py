@@ -6,9 +6,9 @@ import sys
 from typing import Any
 
 import click
-from flask import current_app
-from flask.cli import with_appcontext
 
+from .. import services
+from ..sources import get_source
 from ..sources.simulator import SimulatorSource
 from ..store import get_store
 
@@ -18,16 +18,15 @@ BATCH_ROWS = 500
 
 
 @click.command("seed")
-@with_appcontext
 @click.option("--train-dates", type=click.IntRange(min=1), default=400, show_default=True, help="Simulated train-dates to chart.")
 @click.option("--seed", "seed_offset", type=int, default=0, show_default=True, help="Added to PNR_SIM_SEED.")
 def command(train_dates: int, seed_offset: int) -> None:
     """Store the outcomes of simulated past journeys (idempotent: a second run adds nothing)."""
-    source = current_app.extensions["pnr_source"]
+    source = get_source()
     if not isinstance(source, SimulatorSource):
         raise click.ClickException("PNR_SOURCE is not the simulator: there is no simulated history to seed")
     store = get_store()
-    rows = source.charted_journeys(train_dates, seed=current_app.config["SIM_SEED"] + seed_offset)
+    rows = source.charted_journeys(train_dates, seed=services.current().config["SIM_SEED"] + seed_offset)
     # Counted before and after: a bulk write's upserted count is not reported alike by every server.
     before_rows = store.count_outcomes()
     total = 0

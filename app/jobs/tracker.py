@@ -16,15 +16,14 @@ import logging
 from typing import Any
 
 import click
-from flask import current_app
 
-from .. import predictions
+from .. import predictions, services
 from ..alerts import MailSettings, bound
 from ..alerts.mail import complete, send_or_keep, spool
-from ..lookup import get_source
+from ..mails import change_mail, change_message_id
 from ..pnr import PnrError, PnrNotFound, PnrStatus
+from ..sources import get_source
 from ..store import Store, StoreUnavailable, get_store, status_digest, utcnow
-from ..web.mails import change_mail, change_message_id
 from .loop import every_option, run_every
 
 log = logging.getLogger(__name__)
@@ -71,7 +70,7 @@ def poll(store: Store, settings: MailSettings, pnr: str, now: dt.datetime, count
 def iteration(now: dt.datetime | None = None) -> dict[str, Any]:
     """One pass over every tracked PNR; a failing PNR is logged and the others go on."""
     counts = {"polled": 0, "changed": 0, "mailed": 0, "not_found": 0, "failed": 0, "predictor_down": 0}
-    settings = MailSettings.from_config(current_app.config)
+    settings = MailSettings.from_config(services.current().config)
     try:
         store = get_store()
         pnrs = store.pnrs_to_track()

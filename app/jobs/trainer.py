@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from flask import current_app
-from flask.cli import with_appcontext
 
 from predictor.clearing_fit import is_real
 from predictor.client import PredictorClient, PredictorUnavailable
@@ -25,6 +23,8 @@ from predictor.evaluate import evaluate
 from predictor.model import Model, ModelFileError
 from predictor.training import learn
 
+from .. import services
+from ..sources import get_source
 from ..store import StoreUnavailable, get_store
 from .loop import every_option, run_every
 
@@ -72,13 +72,13 @@ def training_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
 
 def simulated_rows(stored: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The simulator's past charted journeys: training ones, and held-out ones of another seed."""
-    source = current_app.extensions["pnr_source"]
+    source = get_source()
     simulate = getattr(source, "charted_journeys", None)
     if simulate is None:
         raise click.ClickException(
             f"only {stored} stored outcomes (need {MIN_STORED_ROWS}) and the source cannot simulate history"
         )
-    seed = current_app.config["SIM_SEED"]
+    seed = services.current().config["SIM_SEED"]
     train = list(simulate(SIMULATED_TRAIN_DATES, seed=seed))
     test = list(simulate(SIMULATED_HELD_OUT_DATES, seed=seed + HELD_OUT_SEED_OFFSET))
     return train, test
@@ -86,7 +86,7 @@ def simulated_rows(stored: int) -> tuple[list[dict[str, Any]], list[dict[str, An
 
 def train_once(fresh_for_s: float = 0.0) -> dict[str, Any]:
     """One refit, unless the model file is younger than `fresh_for_s`; returns what happened."""
-    path = Path(current_app.config["MODEL_PATH"])
+    path = Path(services.current().config["MODEL_PATH"])
     if fresh_for_s > 0 and path.exists():
         age_s = time.time() - path.stat().st_mtime
         if age_s < fresh_for_s:
@@ -120,7 +120,7 @@ def train_once(fresh_for_s: float = 0.0) -> dict[str, Any]:
 
 def reload_predictors() -> int:
     """Ask every predictor of the pool to load the new file; returns how many said yes."""
-    cfg = current_app.config
+    cfg = services.current().config
     client = PredictorClient(cfg["PREDICTOR_ENDPOINTS"], request_timeout_ms=cfg["PREDICTOR_TIMEOUT_MS"], deadline_ms=cfg["PREDICTOR_DEADLINE_MS"])
     try:
         replies = client.reload_all()
@@ -132,7 +132,6 @@ def reload_predictors() -> int:
 
 
 @click.command("trainer")
-@with_appcontext
 @every_option(6 * 3600.0)
 def command(every_s: float, once: bool) -> None:
     """Refit, evaluate on held-out journeys, publish if not worse, reload the predictors."""

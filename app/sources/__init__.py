@@ -5,6 +5,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from .. import services
 from ..config import SettingsError
 from ..pnr import PnrStatus
 
@@ -40,3 +41,12 @@ def make_source(config: Mapping[str, Any]) -> Source:
         except ValueError as exc:
             raise SettingsError(f"PNR_HTTP_*: {exc}") from None
     raise SettingsError(f"PNR_SOURCE: expected simulator or http, got {name!r}")
+
+
+def get_source() -> Source:
+    """The process's source, made from its settings on first use (create_app makes it at start)."""
+    ext = services.current().extensions
+    source: Source | None = ext.get("pnr_source")
+    if source is None:
+        source = ext["pnr_source"] = make_source(services.current().config)
+    return source

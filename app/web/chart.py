@@ -14,9 +14,10 @@ from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
+from plumbing.zones import IST
+
 from ..pnr import PnrStatus, SeatStatus, StatusCode
 from .filters import ist
-from .mails import IST
 
 WIDTH, HEIGHT = 600, 270
 LEFT, RIGHT, TOP, BOTTOM = 84, 14, 26, 32

@@ -5,7 +5,8 @@ import datetime as dt
 
 from flask import Flask
 
-from .mails import IST
+from plumbing.zones import IST
+
 from .security import mask_email
 
 # A model's 0.3 % is not "0 %" and its 99.8 % is not a promise: the ends are shown as bounds.

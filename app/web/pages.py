@@ -14,7 +14,8 @@ from flask import Blueprint, Flask, current_app, redirect, render_template, requ
 from flask.blueprints import BlueprintSetupState
 from werkzeug.wrappers import Response
 
-from ..lookup import get_source, lookup
+from ..lookup import lookup
+from ..mails import PNR_PATH
 from ..pnr import PnrError, validate_pnr
 from ..predictions import (
     LIKELY_MIN_P,
@@ -22,6 +23,7 @@ from ..predictions import (
     PredictorUnavailable,
     get_predictor,
 )
+from ..sources import get_source
 from ..store import StoreUnavailable, get_store, utcnow
 from . import api, chart, filters, security, tracking
 
@@ -83,7 +85,7 @@ def form() -> Response:
     return redirect(url_for("pages.pnr.page", pnr=pnr))
 
 
-@pnr_bp.get("/pnr/<pnr>")
+@pnr_bp.get(PNR_PATH + "<pnr>")
 def page(pnr: str) -> tuple[str, int]:
     """Per-passenger statuses and chances; 503 when only a stored snapshot could be shown."""
     result = lookup(pnr)

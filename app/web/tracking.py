@@ -13,10 +13,18 @@ from flask import Blueprint, current_app, render_template, request
 from werkzeug.exceptions import BadRequest
 
 from ..alerts import MailSettings, deliver
-from ..lookup import get_source
+from ..mails import (
+    CONFIRM_PATH,
+    CONFIRM_SALT,
+    UNSUBSCRIBE_PATH,
+    UNSUBSCRIBE_SALT,
+    BadLink,
+    confirmation_mail,
+    read_link,
+)
 from ..pnr import PnrStatus, validate_pnr
+from ..sources import get_source
 from ..store import Store, StoreUnavailable, get_store, utcnow
-from .mails import CONFIRM_SALT, UNSUBSCRIBE_SALT, BadLink, confirmation_mail, read_link
 from .security import is_email, mask_email
 
 log = logging.getLogger(__name__)
@@ -84,7 +92,7 @@ def _subscription(signed: str, salt: str) -> tuple[Store, str, dict[str, Any] | 
         raise TrackingUnavailable(str(exc)) from exc
 
 
-@bp.get("/track/confirm/<signed>")
+@bp.get(CONFIRM_PATH + "<signed>")
 def confirm_form(signed: str) -> str:
     """The page a confirmation link opens: one button, so that link scanners confirm nothing."""
     _, _, sub = _subscription(signed, CONFIRM_SALT)
@@ -94,7 +102,7 @@ def confirm_form(signed: str) -> str:
                            confirmed=sub.get("confirmed", False), signed=signed)
 
 
-@bp.post("/track/confirm/<signed>")
+@bp.post(CONFIRM_PATH + "<signed>")
 def confirm(signed: str) -> str:
     """Confirm the subscription; from now on the tracker mails every change."""
     store, token, sub = _subscription(signed, CONFIRM_SALT)
@@ -111,7 +119,7 @@ def confirm(signed: str) -> str:
     return render_template("track.html", state="confirmed", pnr=sub["pnr"], masked=mask_email(sub["email"]))
 
 
-@bp.get("/track/unsubscribe/<signed>")
+@bp.get(UNSUBSCRIBE_PATH + "<signed>")
 def unsubscribe_form(signed: str) -> str:
     """The page an unsubscribe link opens: one button."""
     _, _, sub = _subscription(signed, UNSUBSCRIBE_SALT)
@@ -121,7 +129,7 @@ def unsubscribe_form(signed: str) -> str:
                            signed=signed)
 
 
-@bp.post("/track/unsubscribe/<signed>")
+@bp.post(UNSUBSCRIBE_PATH + "<signed>")
 def unsubscribe(signed: str) -> str:
     """Delete the subscription and its address (also RFC 8058 one-click, without a CSRF token)."""
     store, token, _ = _subscription(signed, UNSUBSCRIBE_SALT)

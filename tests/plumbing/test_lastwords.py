@@ -35,8 +35,18 @@ def test_nothing_is_kept_outside_supervisord_or_for_ctrl_c(tmp_path: Path, env: 
 
 def test_create_app_keeps_the_last_words_of_a_failed_start(tmp_path: Path) -> None:
     """Installed first thing in create_app, so any failure while building the app is kept."""
-    fail_in_init = "import app.store; app.store.init_app = lambda app: 1 / 0; from app import create_app; create_app()"
+    fail_in_init = "import app.logs; app.logs.init_app = lambda app: 1 / 0; from app import create_app; create_app()"
     result = run(fail_in_init, tmp_path, SUPERVISOR_PROCESS_NAME="outbox")
     assert result.returncode == 1
     words = (tmp_path / "lastwords" / "outbox.txt").read_text()
     assert words.startswith("pid ") and "ZeroDivisionError" in words and "create_app" in words
+
+
+def test_a_job_keeps_the_last_words_of_an_iteration_that_raises(tmp_path: Path) -> None:
+    """pnr-job installs them before anything else, as create_app does."""
+    failing = ("import app.jobs.janitor as j; j.iteration = lambda: 1 / 0; "
+               "from app.jobs.main import main; main(['janitor', '--once'])")
+    result = run(failing, tmp_path, SUPERVISOR_PROCESS_NAME="janitor", PNR_ALERT_MAIL="false")
+    assert result.returncode == 1, result.stderr
+    words = (tmp_path / "lastwords" / "janitor.txt").read_text()
+    assert words.startswith("pid ") and "ZeroDivisionError" in words and "run_every" in words

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import bson
 import pymongo
+from support import JobRunner
 
 from app import create_app
 from predictor.clearing_fit import is_real
@@ -23,22 +24,22 @@ def test_import_outcomes_stores_real_rows_once_and_counts_the_bad_ones(mongo_ser
     (db / "pnr_change.bson").write_bytes(bson.encode(TRAJECTORY))
     app = create_app({"TESTING": True, "MONGO_URI": mongo_server.uri, "MONGO_DB": "pnr_import", "VAR_DIR": str(tmp_path),
                       "MODEL_PATH": ""})
-    runner = app.test_cli_runner()
+    runner = JobRunner(app.extensions["pnr_services"])
     client: pymongo.MongoClient = pymongo.MongoClient(mongo_server.uri)
     try:
-        first = runner.invoke(args=["import-outcomes", str(db.parent)])
+        first = runner.invoke(["import-outcomes", str(db.parent)])
         assert first.exit_code == 0, first.output
         assert "3 real outcome rows" in first.output and "3 new" in first.output
         assert "1 lookup: unknown class" in first.output
         rows = list(client.pnr_import.outcomes.find({}, {"_id": 0}))
         assert len(rows) == 3 and all(is_real(r) for r in rows)
         assert {r["final_code"] for r in rows} == {"CNF_OR_RAC"}
-        again = runner.invoke(args=["import-outcomes", str(db.parent)])
+        again = runner.invoke(["import-outcomes", str(db.parent)])
         assert again.exit_code == 0 and " 0 new" in again.output
-        held_back = runner.invoke(args=["import-outcomes", "--before", "2013-11-21", str(db.parent)])
+        held_back = runner.invoke(["import-outcomes", "--before", "2013-11-21", str(db.parent)])
         assert held_back.exit_code == 0 and "2 real outcome rows" in held_back.output
         (db / "pnr_change.bson").write_bytes(b"\x30\x00\x00\x00broken")
-        broken = runner.invoke(args=["import-outcomes", str(db.parent)])
+        broken = runner.invoke(["import-outcomes", str(db.parent)])
         assert broken.exit_code != 0 and "pnr_change.bson" in broken.output
     finally:
         client.close()

@@ -30,7 +30,7 @@ def test_a_mail_the_server_accepted_is_not_sent_again_after_the_outbox_is_killed
     message["Subject"] = "spooled while SMTP was down"
     message.set_content("body")
     spool(settings, complete(message, settings))
-    command = [str(BIN / "flask"), "--app", "app", "outbox", "--once"]
+    command = [str(BIN / "pnr-job"), "outbox", "--once"]
     env = outbox_env(tmp_path, smtp_sink.port)
 
     # The server has the mail and the outbox waits for the answer to its goodbye: killed there.

@@ -8,7 +8,7 @@ from pathlib import Path
 import pymongo
 import pytest
 from flask import Flask
-from support import REPO
+from support import REPO, JobRunner
 
 from app import create_app
 from app.jobs.seed import BATCH_ROWS
@@ -37,15 +37,15 @@ def make_app() -> Iterator[Callable[[str, Path], Flask]]:
 
 def test_seed_stores_simulated_outcomes_once(make_app, mongo_server, tmp_path: Path) -> None:
     app = make_app(mongo_server.uri, tmp_path)
-    runner = app.test_cli_runner()
-    first = runner.invoke(args=["seed", "--train-dates", "2"])
+    runner = JobRunner(app.extensions["pnr_services"])
+    first = runner.invoke(["seed", "--train-dates", "2"])
     assert first.exit_code == 0, first.output
     client: pymongo.MongoClient = pymongo.MongoClient(mongo_server.uri)
     try:
         stored = client.pnr_jobs.outcomes.count_documents({})
         assert stored > 0
         assert f"{stored} new" in first.output
-        second = runner.invoke(args=["seed", "--train-dates", "2"])
+        second = runner.invoke(["seed", "--train-dates", "2"])
         assert second.exit_code == 0 and " 0 new" in second.output
         assert client.pnr_jobs.outcomes.count_documents({}) == stored
         row = client.pnr_jobs.outcomes.find_one({}, {"_id": 0})

@@ -16,7 +16,7 @@ from sitekit import SiteFactory, as_environment, csrf_token, links, mails_to, si
 from support import BIN, REPO, MongoServer, SmtpSink, wait_for
 
 from app.jobs import tracker
-from app.web.mails import CONFIRM_SALT
+from app.mails import CONFIRM_SALT
 
 ADDRESS = "Rahul.Sharma@example.in"
 MAIL_DEADLINE_S = 10.0
@@ -184,7 +184,7 @@ def test_asking_twice_sends_nothing_new_once_confirmed(site: Flask, smtp_sink: S
 
 def test_the_job_refuses_a_time_it_cannot_read(tmp_path: Path, shared_mongo: MongoServer) -> None:
     env = {**os.environ, **as_environment(site_config(tmp_path, shared_mongo.uri, "cli", ["tcp://127.0.0.1:9"], 9))}
-    done = subprocess.run([str(BIN / "flask"), "--app", "app", "tracker", "--once", "--now", "yesterday"],
+    done = subprocess.run([str(BIN / "pnr-job"), "tracker", "--once", "--now", "yesterday"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2 and "expected an ISO time" in done.stderr
 
@@ -203,7 +203,7 @@ def test_a_tracker_killed_once_the_server_has_the_change_mail_does_not_mail_it_a
     ask_to_track(client, pnr)
     confirm(client, smtp_sink)
     env = job_environment(site)
-    tracker_once = [str(BIN / "flask"), "--app", "app", "tracker", "--once", "--now", next_change.isoformat()]
+    tracker_once = [str(BIN / "pnr-job"), "tracker", "--once", "--now", next_change.isoformat()]
 
     # The server has the change mail and the tracker waits for the answer to its goodbye: killed there.
     smtp_sink.holding_quit = True
@@ -216,7 +216,7 @@ def test_a_tracker_killed_once_the_server_has_the_change_mail_does_not_mail_it_a
         job.wait()
         smtp_sink.holding_quit = False
 
-    for again in (tracker_once, [str(BIN / "flask"), "--app", "app", "outbox", "--once"]):
+    for again in (tracker_once, [str(BIN / "pnr-job"), "outbox", "--once"]):
         done = subprocess.run(again, cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False)
         assert done.returncode == 0, done.stderr
     changes = [m for m in mails_to(smtp_sink, ADDRESS) if m["Subject"].startswith(f"PNR {pnr}: ")]

@@ -11,13 +11,17 @@ from email.message import EmailMessage
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from plumbing.zones import IST
 
-from ..pnr import PnrStatus, StatusCode
+from . import services
+from .pnr import PnrStatus, StatusCode
 
+# The site's addresses the mails link to (app/web routes them, with the PNR or <signed> after).
+PNR_PATH = "/pnr/"
+CONFIRM_PATH = "/track/confirm/"
+UNSUBSCRIBE_PATH = "/track/unsubscribe/"
 CONFIRM_SALT = "pnr.me track confirm"
 UNSUBSCRIBE_SALT = "pnr.me track unsubscribe"
 
@@ -29,7 +33,7 @@ class BadLink(ValueError):
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"])
+    return URLSafeTimedSerializer(services.current().config["SECRET_KEY"])
 
 
 def sign(token: str, salt: str) -> str:
@@ -39,7 +43,7 @@ def sign(token: str, salt: str) -> str:
 
 def read_link(signed: str, salt: str) -> str:
     """The token inside a signed link; raises BadLink. Only confirmation links expire."""
-    max_age = current_app.config["TRACK_CONFIRM_HOURS"] * 3600 if salt == CONFIRM_SALT else None
+    max_age = services.current().config["TRACK_CONFIRM_HOURS"] * 3600 if salt == CONFIRM_SALT else None
     try:
         return str(_serializer().loads(signed, salt=salt, max_age=max_age))
     except SignatureExpired:
@@ -48,17 +52,16 @@ def read_link(signed: str, salt: str) -> str:
         raise BadLink("this link is not valid (it may have been cut short by your mail program)") from None
 
 
-def public_url(endpoint: str, **values: Any) -> str:
+def public_url(path: str) -> str:
     """An absolute address on the public site, built without a request (the tracker has none)."""
-    path = current_app.url_map.bind("localhost").build(endpoint, values)
-    return current_app.config["PUBLIC_URL"].rstrip("/") + path
+    return services.current().config["PUBLIC_URL"].rstrip("/") + path
 
 
 def change_message_id(token: str, status_digest: str) -> str:
     """The one Message-ID of the mail telling one subscriber one status: a copy sent again after a
     crash is the same message to the reader's mail program, and spooling it again replaces it."""
     key = hashlib.sha256(f"{token}|{status_digest}".encode()).hexdigest()[:32]  # the token is a secret
-    host = urlsplit(current_app.config["PUBLIC_URL"]).hostname or "localhost"
+    host = urlsplit(services.current().config["PUBLIC_URL"]).hostname or "localhost"
     return f"<change-{key}@{host}>"
 
 
@@ -68,7 +71,7 @@ def _ist(moment: dt.datetime) -> str:
 
 def _unsubscribe(message: EmailMessage, token: str) -> str:
     """Add RFC 2369/8058 one-click unsubscribe headers; returns the link for the body."""
-    link = public_url("pages.tracking.unsubscribe", signed=sign(token, UNSUBSCRIBE_SALT))
+    link = public_url(UNSUBSCRIBE_PATH + sign(token, UNSUBSCRIBE_SALT))
     message["List-Unsubscribe"] = f"<{link}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     return link
@@ -84,9 +87,9 @@ def confirmation_mail(status: PnrStatus, to: str, token: str) -> EmailMessage:
     message = EmailMessage()
     message["To"] = to
     message["Subject"] = f"Confirm tracking of PNR {status.pnr}"
-    confirm = public_url("pages.tracking.confirm", signed=sign(token, CONFIRM_SALT))
+    confirm = public_url(CONFIRM_PATH + sign(token, CONFIRM_SALT))
     unsubscribe = _unsubscribe(message, token)
-    hours = current_app.config["TRACK_CONFIRM_HOURS"]
+    hours = services.current().config["TRACK_CONFIRM_HOURS"]
     message.set_content(
         f"Someone (we hope you) asked pnr.me to mail this address when PNR {status.pnr} changes.\n"
         f"{_journey(status)}\n\n"
@@ -148,7 +151,7 @@ def change_mail(status: PnrStatus, previous: PnrStatus | None, to: str, token: s
         lines += [final_words(status), "This is the last mail about this PNR."]
     elif status.chart_time:
         lines.append(f"Chart not prepared yet; expected around {_ist(status.chart_time)}.")
-    lines += ["", f"Details and history: {public_url('pages.pnr.page', pnr=status.pnr)}",
+    lines += ["", f"Details and history: {public_url(PNR_PATH + status.pnr)}",
               f"Stop these mails: {unsubscribe}"]
     message.set_content("\n".join(lines) + "\n")
     return message
