@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from app.jobs.trainer import HELD_OUT_SEED_OFFSET, SIMULATED_HELD_OUT_DATES, SIMULATED_TRAIN_DATES
+from app.jobs.refit import HELD_OUT_SEED_OFFSET, SIMULATED_HELD_OUT_DATES, SIMULATED_TRAIN_DATES
 from app.sources.simulator import SimulatorSource
 from predictor import realdata
 from predictor.evaluate import EVENTS, evaluate

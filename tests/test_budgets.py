@@ -41,3 +41,10 @@ def test_a_job_command_imports_no_flask(job: str) -> None:
 def test_a_job_other_than_the_trainer_imports_neither_numpy_nor_scipy(job: str) -> None:
     modules = imported_after(f"from app.jobs.main import cli\ncli.get_command(None, {job!r})")
     assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
+
+
+def test_the_trainer_waits_between_fits_without_numpy_or_scipy() -> None:
+    """Its fit runs in a spawned child (app/jobs/child.py); the job itself only loops."""
+    modules = imported_after("from app.jobs.main import cli\ncli.get_command(None, 'trainer')\n"
+                             "import app.jobs.trainer, app.jobs.child")
+    assert not modules & set(HEAVY), sorted(modules & set(HEAVY))

@@ -21,7 +21,7 @@ from predictor.model import Model, ModelFileError
 from .. import services
 from ..sources import get_source
 from ..sources.simulator import SimulatorSource
-from .trainer import HELD_OUT_SEED_OFFSET
+from .refit import HELD_OUT_SEED_OFFSET
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "data" / "model-default.json"
 

@@ -33,15 +33,17 @@ def every_option(default_s: float) -> Callable[[Callable[..., Any]], Callable[..
     return decorate
 
 
-def run_every(name: str, every_s: float, iteration: Callable[[], dict[str, Any]], once: bool = False) -> None:
+def run_every(name: str, every_s: float, iteration: Callable[[], dict[str, Any]], once: bool = False,
+              stop: threading.Event | None = None) -> None:
     """Call `iteration` now and then every `every_s` seconds until SIGTERM/SIGINT.
 
     Error mail logged during an iteration names the job (a job adds the item with alerts.bound).
     Each iteration's start and end are its heartbeat (app/heartbeats.py): an iteration not finished
     by its interval plus the job's grace (PNR_JOB_GRACE_S, the trainer's PNR_TRAINER_GRACE_S) is
-    mailed as late by the alert listener.
+    mailed as late by the alert listener. `stop` is set on SIGTERM/SIGINT, for an iteration that
+    waits on a child.
     """
-    stop = threading.Event()
+    stop = stop or threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     config = services.current().config

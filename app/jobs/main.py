@@ -57,7 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     os.makedirs(found.config["VAR_DIR"], exist_ok=True)
     job = next((a for a in args if not a.startswith("-")), "pnr-job")
-    alerts.install(found.config, os.environ.get("SUPERVISOR_PROCESS_NAME", job), version.of_checkout())
+    found.extensions["pnr_version"] = version.of_checkout()
+    alerts.install(found.config, os.environ.get("SUPERVISOR_PROCESS_NAME", job), found.extensions["pnr_version"])
     with services.bound(found):
         try:
             code = cli.main(args=args, prog_name="pnr-job", standalone_mode=False)

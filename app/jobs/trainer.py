@@ -1,138 +1,36 @@
-"""trainer: refits the model from charted outcomes, publishes it only if it is not worse.
+"""trainer: refits the model from charted outcomes now and then, publishing it only if not worse.
 
-The held-out set decides: the candidate and the current model are scored on the same journeys,
-the candidate is written atomically only when its Brier score is no worse, and every predictor
-is then asked to reload. The structure learns from complete charted outcomes: stored ones when
-there are enough, else the simulator's past journeys, so the predictors always have a model to
-start from. The chance of clearing learns from the stored real outcomes (`import-outcomes`, a
-deployment's own tracked PNRs); with none stored, the current model's is kept.
+The refit (app/jobs/refit.py: fit, held-out scores, publish, reload the predictors) runs in a
+short-lived child process: the trainer itself waits between fits without scipy or numpy.
 """
 from __future__ import annotations
 
-import hashlib
-import logging
-import time
-from pathlib import Path
+import threading
 from typing import Any
 
 import click
 
-from predictor.clearing_fit import is_real
-from predictor.client import PredictorClient, PredictorUnavailable
-from predictor.evaluate import evaluate
-from predictor.model import Model, ModelFileError
-from predictor.training import learn
-
-from .. import services
-from ..sources import get_source
-from ..store import StoreUnavailable, get_store
+from . import child
 from .loop import every_option, run_every
 
-log = logging.getLogger(__name__)
 
-MIN_STORED_ROWS = 2000
-HELD_OUT_SHARE = 0.2
-SIMULATED_TRAIN_DATES = 400  # as the shipped model and `flask evaluate`
-SIMULATED_HELD_OUT_DATES = 160  # the first of the training train-dates, another seed
-# Held-out journeys come from another seed than the training ones: no journey is in both.
-HELD_OUT_SEED_OFFSET = 1_000_003
-NOT_WORSE_BRIER = 1e-4
+def _refit(fresh_for_s: float) -> dict[str, Any]:
+    from .refit import train_once
 
-
-def held_out(row: dict[str, Any]) -> bool:
-    """A stable split by train-date, so all observations of one journey fall on the same side."""
-    key = f"{row.get('train_number')}|{row.get('journey_date')}".encode()
-    return int.from_bytes(hashlib.sha256(key).digest()[:4], "big") / 2**32 < HELD_OUT_SHARE
-
-
-def brier(scores: dict[str, Any]) -> float:
-    """The publishing criterion: Brier score of P(CNF) (where held-out rows tell it) plus that of
-    P(CNF or RAC), on held-out rows."""
-    return float(scores.get("cnf", {"brier": 0.0})["brier"] + scores["cnf_or_rac"]["brier"])
-
-
-def training_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
-    """(train, held-out, where from): stored complete outcomes when there are enough, else the
-    simulator's past journeys; with every stored real outcome, split alike by train-date."""
-    try:
-        stored = list(get_store().outcomes())
-    except StoreUnavailable as exc:
-        log.warning("trainer: store unavailable (%s); training on simulated journeys", exc)
-        stored = []
-    real = [r for r in stored if is_real(r)]
-    complete = [r for r in stored if not is_real(r)]
-    if len(complete) >= MIN_STORED_ROWS:
-        train, test, origin = [r for r in complete if not held_out(r)], [r for r in complete if held_out(r)], "store"
-    else:
-        train, test, origin = *simulated_rows(len(complete)), "simulator"
-    if real:
-        origin += f" and {len(real)} stored real outcomes"
-    return train + [r for r in real if not held_out(r)], test + [r for r in real if held_out(r)], origin
-
-
-def simulated_rows(stored: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The simulator's past charted journeys: training ones, and held-out ones of another seed."""
-    source = get_source()
-    simulate = getattr(source, "charted_journeys", None)
-    if simulate is None:
-        raise click.ClickException(
-            f"only {stored} stored outcomes (need {MIN_STORED_ROWS}) and the source cannot simulate history"
-        )
-    seed = services.current().config["SIM_SEED"]
-    train = list(simulate(SIMULATED_TRAIN_DATES, seed=seed))
-    test = list(simulate(SIMULATED_HELD_OUT_DATES, seed=seed + HELD_OUT_SEED_OFFSET))
-    return train, test
-
-
-def train_once(fresh_for_s: float = 0.0) -> dict[str, Any]:
-    """One refit, unless the model file is younger than `fresh_for_s`; returns what happened."""
-    path = Path(services.current().config["MODEL_PATH"])
-    if fresh_for_s > 0 and path.exists():
-        age_s = time.time() - path.stat().st_mtime
-        if age_s < fresh_for_s:
-            # A restart of the job must not refit a model that is still fresh.
-            return {"skipped": "model fresh", "age_s": round(age_s)}
-    train, test, origin = training_rows()
-    try:
-        current: Model | None = Model.load(path)
-    except (OSError, ModelFileError) as exc:
-        if path.exists():
-            log.error("trainer: current model %s unreadable, replacing it: %s", path, exc)
-        current = None
-    candidate = learn(train, clearing=current.parameters.get("clearing") if current is not None else None)
-    scores = evaluate(candidate, test)
-    summary: dict[str, Any] = {"rows": len(train), "held_out": len(test), "from": origin, "brier": round(brier(scores), 5)}
-    if current is not None:
-        current_brier = brier(evaluate(current, test))
-        summary["current_brier"] = round(current_brier, 5)
-        if brier(scores) > current_brier + NOT_WORSE_BRIER:
-            summary["published"] = False
-            return summary
-    candidate.save(path)
-    summary.update(published=True, version=candidate.version)
-    try:
-        get_store().record_model(candidate.version, scores, str(path))
-    except StoreUnavailable as exc:
-        log.warning("trainer: model %s published but not recorded: %s", candidate.version, exc)
-    summary["reloaded"] = reload_predictors()
-    return summary
-
-
-def reload_predictors() -> int:
-    """Ask every predictor of the pool to load the new file; returns how many said yes."""
-    cfg = services.current().config
-    client = PredictorClient(cfg["PREDICTOR_ENDPOINTS"], request_timeout_ms=cfg["PREDICTOR_TIMEOUT_MS"], deadline_ms=cfg["PREDICTOR_DEADLINE_MS"])
-    try:
-        replies = client.reload_all()
-    except PredictorUnavailable:
-        return 0
-    finally:
-        client.close()
-    return sum(1 for reply in replies.values() if isinstance(reply, dict) and reply.get("ok"))
+    return train_once(fresh_for_s)
 
 
 @click.command("trainer")
 @every_option(6 * 3600.0)
 def command(every_s: float, once: bool) -> None:
     """Refit, evaluate on held-out journeys, publish if not worse, reload the predictors."""
-    run_every("trainer", every_s, lambda: train_once(0.0 if once else every_s), once)
+    stop = threading.Event()
+
+    def iteration() -> dict[str, Any]:
+        try:
+            result: dict[str, Any] = child.run(_refit, (0.0 if once else every_s,), stop, name="trainer fit")
+        except child.Stopped:
+            return {"stopped": "during the fit"}
+        return result
+
+    run_every("trainer", every_s, iteration, once, stop=stop)

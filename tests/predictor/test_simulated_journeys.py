@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.jobs.trainer import HELD_OUT_SEED_OFFSET
+from app.jobs.refit import HELD_OUT_SEED_OFFSET
 from app.sources.simulator import SimulatorSource
 from predictor import evaluate as ev
 from predictor.model import Model

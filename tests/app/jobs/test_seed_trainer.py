@@ -11,8 +11,8 @@ from flask import Flask
 from support import REPO, JobRunner
 
 from app import create_app
+from app.jobs.refit import MIN_STORED_ROWS, held_out, train_once, training_rows
 from app.jobs.seed import BATCH_ROWS
-from app.jobs.trainer import MIN_STORED_ROWS, held_out, train_once, training_rows
 from app.store import get_store
 from predictor.clearing_fit import is_real
 from predictor.model import Model
