@@ -15,13 +15,14 @@ on its defaults, which answer a PNR asked again within PNR_LOOKUP_CACHE_S from m
 PNRs most lookups are such repeats; `--set PNR_LOOKUP_CACHE_S=0` measures every lookup asked afresh.
 
 The warm-up runs until every worker has looked up every PNR a few times (inventories simulated,
-histories seeded); then it prints the resident memory of every process, and measures hello, API,
-page in turn at each concurrency, `--rounds` times over, so that the machine's noise falls on all
-three alike. Prints per concurrency: requests per second (all rounds together), p50 (median of the
-rounds) and p99 (worst round) of each, and the ratios API / hello and page / hello; the checks
-(requests, non-2xx, 5xx, socket errors, the share of answers that carried a prediction); and the
-CPU time each answer cost in each group of processes. `--set` changes a setting of the kit, e.g.
-`--set PNR_RATE_LIMIT_STORAGE=mongo` or `--set PNR_WEB_WORKERS=4` (the hello server follows).
+histories seeded); then it prints the RSS and PSS of every process of supervisord's tree and of
+the hello server, by program, with the kit's totals (bench.stack.memory_table), and measures
+hello, API, page in turn at each concurrency, `--rounds` times over, so that the machine's noise
+falls on all three alike. Prints per concurrency: requests per second (all rounds together), p50
+(median of the rounds) and p99 (worst round) of each, and the ratios API / hello and page / hello;
+the checks (requests, non-2xx, 5xx, socket errors, the share of answers that carried a prediction);
+and the CPU time each answer cost in each group of processes. `--set` changes a setting of the
+kit, e.g. `--set PNR_RATE_LIMIT_STORAGE=mongo` or `--set PNR_WEB_WORKERS=4` (the hello server follows).
 """
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ from unittest import mock
 import psutil
 import pymongo
 
-from bench.stack import program_pids, resident_memory, running_stack, sample_pnrs
+from bench.stack import memory_table, memory_totals, program_pids, running_stack, sample_pnrs, tree_memory
 from tests.support import BIN, REPO, Kit, free_port, wait_for
 
 LUA = Path(__file__).with_name("rotate.lua")
@@ -255,30 +256,39 @@ def _ms(us: float) -> str:
     return f"{us / 1000:.1f}"
 
 
+def _memory_group(program: str) -> str:
+    return ("supervisor" if program == "supervisord" else "web" if program == "web"
+            else "predictor" if program.startswith("predictor") else "store" if program == "db"
+            else "job" if program in JOB_PROGRAMS else "listener" if program in LISTENER_PROGRAMS
+            else "reference" if program == "hello" else "other")
+
+
 def print_memory(kit: Kit, hello_pid: int) -> None:
-    """Resident memory of every process of the kit, and of the reference server."""
-    groups = []
-    for name, mib in resident_memory(kit).items():
-        program = name.split(" ")[0]
-        group = ("web" if program == "web" else "predictor" if program.startswith("predictor")
-                 else "store" if program == "db" else "job" if program in JOB_PROGRAMS
-                 else "listener" if program in LISTENER_PROGRAMS else "other")
-        groups.append((group, name, mib))
-    if kit.proc is not None:
-        groups.append(("supervisor", "supervisord", psutil.Process(kit.proc.pid).memory_info().rss / 2**20))
-    hello = psutil.Process(hello_pid)
-    groups.append(("reference", "hello master", hello.memory_info().rss / 2**20))
-    for i, child in enumerate(hello.children()):
-        groups.append(("reference", f"hello worker {i}", child.memory_info().rss / 2**20))
+    """RSS and PSS of every process of the kit (supervisord's whole process tree, bench.stack's
+    memory_table), by program, and the kit's totals; the reference server's tree apart."""
     order = ["web", "predictor", "store", "job", "listener", "supervisor", "other", "reference"]
-    groups.sort(key=lambda g: (order.index(g[0]), g[1]))
-    print("\nresident memory after warm-up (RSS, MiB; gunicorn workers are the web program's children)")
-    print(f"| {'group':<10} | {'process':<40} | {'RSS MiB':>8} |")
-    print(f"|{'-' * 12}|{'-' * 42}|{'-' * 9}:|")
-    for group, name, mib in groups:
-        print(f"| {group:<10} | {name:<40} | {mib:8.1f} |")
-    kit_total = sum(mib for group, _, mib in groups if group != "reference")
-    print(f"| {'total':<10} | {'the kit (every process above but hello)':<40} | {kit_total:8.1f} |")
+    kit_rows, hello_rows = memory_table(kit), tree_memory(hello_pid, "hello")
+    rows = sorted(kit_rows + hello_rows, key=lambda r: (order.index(_memory_group(r.program)), r.program, r.pid))
+    print("\nmemory after warm-up, MiB: RSS, and PSS (each page shared by N processes counted 1/N in each), of")
+    print("every process of supervisord's tree (gunicorn's workers are the web program's children) and of hello's")
+    print(f"| {'program':<22} | {'pid':>7} | {'parent':>7} | {'process':<60} | {'RSS MiB':>8} | {'PSS MiB':>8} |")
+    print(f"|{'-' * 24}|{'-' * 8}:|{'-' * 8}:|{'-' * 62}|{'-' * 9}:|{'-' * 9}:|")
+    for r in rows:
+        print(f"| {r.program:<22} | {r.pid:>7} | {r.ppid:>7} | {r.process:<60} | {r.rss_mib:8.1f} | "
+              f"{r.pss_mib:8.1f} |")
+
+    print("\nmemory by program, MiB (sums over each program's processes)")
+    print(f"| {'group':<10} | {'program':<40} | {'processes':>9} | {'RSS MiB':>8} | {'PSS MiB':>8} |")
+    print(f"|{'-' * 12}|{'-' * 42}|{'-' * 10}:|{'-' * 9}:|{'-' * 9}:|")
+    programs = sorted({r.program for r in kit_rows}, key=lambda p: (order.index(_memory_group(p)), p))
+    for program in programs:
+        t = memory_totals(r for r in kit_rows if r.program == program)
+        print(f"| {_memory_group(program):<10} | {program:<40} | {t.processes:>9} | {t.rss_mib:8.1f} | "
+              f"{t.pss_mib:8.1f} |")
+    for label, part in (("total", kit_rows), ("reference", hello_rows)):
+        t = memory_totals(part)
+        what = "the kit (every process above but hello)" if label == "total" else "hello (master and workers)"
+        print(f"| {label:<10} | {what:<40} | {t.processes:>9} | {t.rss_mib:8.1f} | {t.pss_mib:8.1f} |")
 
 
 def print_results(results: dict[tuple[str, int], list[Run]], targets: Sequence[Target],
