@@ -22,7 +22,7 @@ from .histories import HistoryCache
 from .pnr import PnrError, PnrStatus, SourceUnavailable, validate_pnr
 from .recent import RecentLookups
 from .sources import get_source
-from .store import StoreUnavailable, get_store, status_digest, utcnow
+from .store import StoreUnavailable, get_store, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -109,26 +109,13 @@ def _record(status: PnrStatus, now: dt.datetime) -> tuple[list[PnrStatus], str |
     the history parsed at that version is reused (app.histories).
     """
     try:
-        store = get_store()
         histories = get_histories()
-        digest = status_digest(status)
-        version = store.history_version(status.pnr)
-        cached = histories.get(status.pnr, version, digest)
-        if cached is not None:
-            return cached, None
-        entries = store.history_entries(status.pnr)
-        known = {d for d, _ in entries}
-        if not entries:
-            store.record_history(_source_history(status.pnr, now))
-        if digest not in known:
-            store.record_snapshot(status)
-            version = store.history_version(status.pnr)
-            entries = store.history_entries(status.pnr)
-        elif version is None:  # stored before histories had versions
-            version = store.mark_history_changed(status)
-            entries = store.history_entries(status.pnr)
-        histories.put(status.pnr, version, entries)
-        return [s for _, s in entries], None
+        recorded = get_store().record_status(
+            status, lambda version, digest: histories.get(status.pnr, version, digest),
+            lambda: _source_history(status.pnr, now))
+        if recorded.entries is not None:
+            histories.put(status.pnr, recorded.version, recorded.entries)
+        return recorded.history, None
     except StoreUnavailable as exc:
         log.error("store unavailable, PNR %s shown without history or tracking: %s", status.pnr, exc)
         return [], str(exc)

@@ -13,9 +13,8 @@ import pytest
 from pymongo import monitoring
 from support import MongoServer, over_quota, wait_for
 
-from app import store as store_module
 from app.pnr import JourneyClass, Passenger, PnrStatus, SeatStatus, StatusCode
-from app.store import Store, StoreUnavailable, connect, status_digest
+from app.store import Store, StoreUnavailable, connect, retention, status_digest
 
 NOW = dt.datetime(2026, 11, 20, 6, 0, tzinfo=dt.UTC)
 ACKNOWLEDGED_BEFORE_KILL = 300
@@ -76,7 +75,7 @@ def test_retention_purges_only_expired(store: Store) -> None:
 def test_retention_deletes_a_backlog_in_bounded_commands(mongo_server, monkeypatch) -> None:
     # A backlog in one delete_many outlasts the client's socket timeout: the janitor then reports
     # a busy store as unavailable. Expiry dates lie past the real clock, so no TTL monitor interferes.
-    monkeypatch.setattr(store_module, "PURGE_BATCH", 50, raising=False)
+    monkeypatch.setattr(retention, "PURGE_BATCH", 50)
     purge_at = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
     expired_at, live_at = purge_at - dt.timedelta(days=1), purge_at + dt.timedelta(days=1)
     expired = {"snapshots": 300, "subscriptions": 120, "pnrs": 50}
@@ -233,3 +232,44 @@ def test_acknowledged_writes_survive_a_killed_server_that_does_not_sync_every_co
         for s in stores:
             s.close()
         server.stop()
+
+
+def test_a_lookup_records_its_status_and_reads_its_history_in_one_store_call(mongo_server) -> None:
+    """record_status: one read when the caller's copy is current, two when the status is known but
+    the copy is not, and for a new status version, history, snapshot, pnrs and the history again;
+    the first time a PNR is seen its past statuses are stored with it."""
+    listener = StartedCommands({"find", "insert", "update", "delete", "findAndModify"})
+    store = Store(pymongo.MongoClient(mongo_server.uri, event_listeners=[listener], tz_aware=True), "pnr_test")
+    copies: dict[str, list[PnrStatus]] = {}
+
+    def cached(version: str, digest: str) -> list[PnrStatus] | None:
+        return copies.get(f"{version}|{digest}")
+
+    past = [make_status("2412345670", wl, NOW - dt.timedelta(hours=wl)) for wl in (40, 35)]
+    try:
+        store.init_indexes()
+        now = make_status("2412345670", 30)
+        listener.commands.clear()
+        first = store.record_status(now, cached, lambda: past)
+        assert [s.passengers[0].current_status.position for s in first.history] == [40, 35, 30]
+        assert [name for name, _ in listener.commands] == ["find", "find", "update", "update", "find"]
+        assert first.version == store.history_version("2412345670") and first.entries is not None
+        copies[f"{first.version}|{status_digest(now)}"] = first.history
+
+        listener.commands.clear()
+        again = store.record_status(dataclasses.replace(now, as_of=NOW + dt.timedelta(hours=1)), cached, list)
+        assert [name for name, _ in listener.commands] == ["find"] and again.entries is None
+        assert again.history == first.history and again.version == first.version
+
+        copies.clear()
+        listener.commands.clear()
+        uncached = store.record_status(now, cached, list)
+        assert [name for name, _ in listener.commands] == ["find", "find"] and uncached.history == first.history
+
+        listener.commands.clear()
+        later = store.record_status(make_status("2412345670", 21, NOW + dt.timedelta(hours=2)), cached, list)
+        assert [name for name, _ in listener.commands] == ["find", "find", "update", "update", "find"]
+        assert later.version not in (None, first.version) and later.version == store.history_version("2412345670")
+        assert [s.passengers[0].current_status.position for s in later.history] == [40, 35, 30, 21]
+    finally:
+        store.close()
