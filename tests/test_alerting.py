@@ -116,18 +116,17 @@ def test_a_start_up_crash_is_mailed_with_its_traceback_and_so_is_fatal(kits, tmp
 
 
 def test_a_real_job_that_cannot_start_is_reported_with_the_cause(kits, tmp_path: Path, smtp_sink) -> None:
-    """A bad setting stops a job at start-up; the alert pipeline itself reads only mail settings.
-
-    A flask job takes about as long to fail as its startsecs, so supervisord sees some deaths as
-    start-up failures (BACKOFF, mailed by the listener) and some as exits (crashmail): either way
-    the first mail carries the traceback naming the setting.
+    """A bad setting stops a job at start-up with exit status 2 and a line naming it; the alert
+    pipeline itself reads only mail settings. Whether supervisord sees the death as a start-up
+    failure (BACKOFF, mailed by the listener) or as an exit (crashmail), the first mail quotes the
+    job's log, which names the setting.
     """
     kit = make(kits, tmp_path, smtp_sink, "", PNR_MONGO_TIMEOUT_MS="soon")
     kit.ctl("start", "janitor")
     mails = wait_for(lambda: about(smtp_sink, "janitor"), 60, "the janitor alert", interval_s=0.5)
     body = text(mails[0])
-    assert re.search(r"janitor: (failed during start-up \(exit status 1\)|exit status 1;)", body)
-    assert "Traceback (most recent call last)" in body and "PNR_MONGO_TIMEOUT_MS" in body
+    assert re.search(r"janitor: (failed during start-up \(exit status 2\)|exit status 2;)", body)
+    assert "pnr-job: PNR_MONGO_TIMEOUT_MS: invalid literal for int()" in body
     kit.ctl("stop", "janitor")
 
 

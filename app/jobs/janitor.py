@@ -32,4 +32,4 @@ def iteration(now: dt.datetime | None = None) -> dict[str, Any]:
 @every_option(3600.0)
 def command(every_s: float, once: bool) -> None:
     """Delete documents whose retention ended, and log how many."""
-    run_every("janitor", every_s, iteration, once)
+    run_every("janitor", every_s, iteration, once, needs_store=True)

@@ -20,6 +20,9 @@ from ..alerts import bound
 
 log = logging.getLogger(__name__)
 
+STORE_START_WAIT_S = 30.0
+STORE_RETRY_S = 0.5
+
 
 def every_option(default_s: float) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """The --every/--once options shared by all jobs."""
@@ -34,14 +37,16 @@ def every_option(default_s: float) -> Callable[[Callable[..., Any]], Callable[..
 
 
 def run_every(name: str, every_s: float, iteration: Callable[[], dict[str, Any]], once: bool = False,
-              stop: threading.Event | None = None) -> None:
+              stop: threading.Event | None = None, needs_store: bool = False) -> None:
     """Call `iteration` now and then every `every_s` seconds until SIGTERM/SIGINT.
 
     Error mail logged during an iteration names the job (a job adds the item with alerts.bound).
     Each iteration's start and end are its heartbeat (app/heartbeats.py): an iteration not finished
     by its interval plus the job's grace (PNR_JOB_GRACE_S, the trainer's PNR_TRAINER_GRACE_S) is
     mailed as late by the alert listener. `stop` is set on SIGTERM/SIGINT, for an iteration that
-    waits on a child.
+    waits on a child. A job that `needs_store` and runs on (not --once) first waits up to
+    STORE_START_WAIT_S for the store: the kit starts its programs together, and a job is up
+    before the database is; that is not worth an alert.
     """
     stop = stop or threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -52,6 +57,8 @@ def run_every(name: str, every_s: float, iteration: Callable[[], dict[str, Any]]
     beat: dict[str, Any] = {"pid": os.getpid(), "every_s": every_s, "grace_s": grace_s, "finished_at": None,
                             "seconds": None, "items": None}
     log.info("%s: started, every %.1fs", name, every_s)
+    if needs_store and not once:
+        _await_store(name, stop)
     while not stop.is_set():
         started = time.monotonic()
         beat.update(started_at=time.time(), due_at=time.time() + grace_s)
@@ -67,3 +74,19 @@ def run_every(name: str, every_s: float, iteration: Callable[[], dict[str, Any]]
             break
         stop.wait(every_s)
     log.info("%s: stopped", name)
+
+
+def _await_store(name: str, stop: threading.Event) -> None:
+    """Return once the store answers, or after STORE_START_WAIT_S (the iteration then says why)."""
+    from ..store import StoreUnavailable, get_store  # here: the outbox, which never waits, carries no pymongo
+
+    deadline = time.monotonic() + STORE_START_WAIT_S
+    while not stop.is_set():
+        try:
+            get_store().ping()
+            return
+        except StoreUnavailable as exc:
+            if time.monotonic() >= deadline:
+                return
+            log.info("%s: waiting for the store: %s", name, exc)
+        stop.wait(STORE_RETRY_S)

@@ -104,4 +104,4 @@ def _moment(_ctx: click.Context, _param: click.Parameter, value: str | None) -> 
               help="Poll the source as of this time instead of the clock (replaying a past or simulated day); UTC if no offset.")
 def command(every_s: float, once: bool, now: dt.datetime | None) -> None:
     """Poll every PNR with a confirmed subscription and mail its subscribers on change."""
-    run_every("tracker", every_s, lambda: iteration(now), once)
+    run_every("tracker", every_s, lambda: iteration(now), once, needs_store=True)
