@@ -7,7 +7,7 @@ import logging.config
 
 FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
 # Libraries whose INFO lines are noise in the kit's logs.
-QUIET_LOGGERS = ("pymongo", "werkzeug", "urllib3")
+QUIET_LOGGERS = ("pymongo", "werkzeug")
 
 
 def configure(level: int | str = logging.INFO, fmt: str = FORMAT) -> bool:
