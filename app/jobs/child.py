@@ -51,10 +51,14 @@ def run(target: Callable[..., Any], args: tuple[Any, ...], stop: threading.Event
             if stop.is_set():
                 raise Stopped(f"stopped while {name} was running")
         if reader.poll():
-            ok, value = reader.recv()
-            if ok:
-                return value
-            raise value
+            try:
+                ok, value = reader.recv()
+            except EOFError:  # the child died: its end of the pipe closed with nothing sent
+                pass
+            else:
+                if ok:
+                    return value
+                raise value
         child.join(STOP_WAIT_S)
         raise ChildDied(f"{name} (pid {child.pid}) ended without a result, exit code {child.exitcode}")
     finally:
