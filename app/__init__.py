@@ -25,11 +25,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from .sources import make_source
 
     app = Flask(__name__)
-    app.config.from_mapping(config.defaults())
-    app.config.update(config.from_env())
-    if test_config:
-        app.config.update(test_config)
-    config.derive(app.config)
+    app.config.from_mapping(config.load(test_config))
     os.makedirs(app.config["VAR_DIR"], exist_ok=True)
     app.extensions["pnr_version"] = version.of_checkout()
 

@@ -8,7 +8,7 @@ from typing import Any
 from plumbing import settings
 from plumbing.settings import ENV_PREFIX, SettingsError, boolean, comma_list, text
 
-__all__ = ["ENV_PREFIX", "SETTINGS", "SettingsError", "boolean", "defaults", "derive", "from_env"]
+__all__ = ["ENV_PREFIX", "SETTINGS", "SettingsError", "boolean", "defaults", "derive", "from_env", "load"]
 
 
 # name -> (default, coercer). The name in the environment is PNR_<name>.
@@ -84,3 +84,14 @@ def derive(config: dict[str, Any]) -> None:
         config["PREDICTOR_ENDPOINTS"] = [f"tcp://{host}:{base + i}" for i in range(config["PREDICTOR_PROCS"])]
     if not config["MODEL_PATH"]:
         config["MODEL_PATH"] = os.path.join(config["VAR_DIR"], "model.json")
+
+
+def load(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A process's settings: defaults, then the environment (PNR_*), then `overrides` (a test's),
+    then what derives from them; raises SettingsError naming a bad one. The web app and every job
+    start from this."""
+    config = defaults()
+    config.update(from_env())
+    config.update(overrides or {})
+    derive(config)
+    return config

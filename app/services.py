@@ -24,11 +24,15 @@ class Services:
 
     @classmethod
     def from_env(cls) -> Services:
-        """Defaults, then the environment (PNR_*), then what derives from them; raises SettingsError."""
-        config = settings.defaults()
-        config.update(settings.from_env())
-        settings.derive(config)
-        return cls(config)
+        """Settings as config.load makes them for every process; raises SettingsError."""
+        return cls(settings.load())
+
+    def close(self) -> None:
+        """Close the clients made in this process (a job's end, a trainer child's end)."""
+        for name in ("pnr_store", "pnr_predictor"):
+            client = self.extensions.get(name)
+            if client is not None:
+                client.close()
 
 
 _bound: contextvars.ContextVar[Services | None] = contextvars.ContextVar("pnr_services", default=None)

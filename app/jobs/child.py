@@ -86,9 +86,7 @@ def _child_main(writer: Any, target: Callable[..., Any], args: tuple[Any, ...], 
                 log.debug("child failed", exc_info=True)
                 result = (False, exc)
             finally:
-                store = found.extensions.get("pnr_store")
-                if store is not None:
-                    store.close()
+                found.close()
         writer.send(result)
     finally:
         writer.close()

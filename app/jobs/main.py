@@ -69,9 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("pnr-job: aborted", file=sys.stderr)
             return 1
         finally:
-            store = found.extensions.get("pnr_store")
-            if store is not None:
-                store.close()
+            found.close()
     return code if isinstance(code, int) else 0
 
 

@@ -124,11 +124,6 @@ class History(StoreCore):
         )
         return version
 
-    def mark_history_changed(self, status: PnrStatus) -> str | None:
-        """Give the PNR a new history version (one stored before versions existed); returns it."""
-        with mapped_errors(self):
-            return self._history_changed(status, self._expires_at(status))
-
     def history_version(self, pnr: str) -> str | None:
         """A token that changes whenever a snapshot of the PNR is stored; None for an unknown PNR."""
         with mapped_errors(self):

@@ -73,10 +73,7 @@ def make_site(tmp_path: Path, shared_mongo: MongoServer, shared_predictors: Pred
 
 def close_clients(app: Flask) -> None:
     """Close the database, limiter and predictor clients an app made."""
-    for name in ("pnr_store", "pnr_predictor"):
-        client = app.extensions.get(name)
-        if client is not None:
-            client.close()
+    app.extensions["pnr_services"].close()
     limiter = app.extensions.get("pnr_limiter")
     if limiter is not None and hasattr(limiter.storage, "close"):
         limiter.storage.close()
