@@ -59,7 +59,9 @@ class Listener:
         self.restart_late = restart_late
         self.pinger = pinger or outside.Pinger("", 60.0)
         self.supervisord_pid = os.getppid()
-        self.oom_kills_at_start = orphans.oom_kills()
+        # The host's OOM-kill count when supervisord was last heard from (every TICK_5): a kill
+        # elsewhere on the host earlier in the listener's life is not supervisord's death.
+        self.oom_kills_seen = orphans.oom_kills()
         self.records = orphans.load(settings.var_dir)
         for name in [n for n in self.records if n != "supervisord" and n not in orphans.alive(self.records)]:
             del self.records[name]  # an earlier run's, gone
@@ -69,6 +71,7 @@ class Listener:
     def handle(self, eventname: str, payload: str) -> str:
         """Act on one event; returns what was done, for the log."""
         if eventname.startswith("TICK"):
+            self.oom_kills_seen = orphans.oom_kills()
             self.pinger.tick()
             flushed = flood.flush(self.settings, host=self.host)
             done = lateness.check(self.settings, self.rpc, self.host, self.restart_late) if self.rpc is not None else []
@@ -121,9 +124,9 @@ class Listener:
         oom = orphans.oom_kills()
         if still:
             how = "It is still alive, yet closed the pipe: it may be stopping or hung."
-        elif oom is not None and self.oom_kills_at_start is not None and oom > self.oom_kills_at_start:
-            how = (f"The kernel's OOM killer has killed {oom - self.oom_kills_at_start} process(es) since this listener "
-                   "started (/proc/vmstat oom_kill): most likely supervisord was one.")
+        elif oom is not None and self.oom_kills_seen is not None and oom > self.oom_kills_seen:
+            how = (f"The kernel's OOM killer has killed {oom - self.oom_kills_seen} process(es) since supervisord was "
+                   "last heard from, at most 5 s before (/proc/vmstat oom_kill): most likely supervisord was one.")
         else:
             how = ("It did not stop its programs, so it was killed by a signal (SIGKILL: a clean SIGTERM stops "
                    "everything first) or crashed; the OOM killer's count did not move.")
