@@ -42,9 +42,9 @@ def running_stack(**overrides: str) -> Iterator[tuple[Kit, SmtpSink]]:
 
 def sample_pnrs(kit: Kit, n: int) -> list[str]:
     """PNRs the kit's simulator knows (same seed and era as the running web app)."""
-    from app.sources.simulator import SimulatorSource
+    from railsim.railway import Railway
 
-    source = SimulatorSource(seed=int(kit.env["PNR_SIM_SEED"]), era=kit.env["PNR_SIM_ERA"])
+    source = Railway(seed=int(kit.env["PNR_SIM_SEED"]), era=kit.env["PNR_SIM_ERA"])
     return source.sample_pnrs(dt.datetime.now(dt.UTC), n)
 
 

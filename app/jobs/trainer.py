@@ -72,15 +72,12 @@ def training_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
 
 def simulated_rows(stored: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The simulator's past charted journeys: training ones, and held-out ones of another seed."""
-    source = current_app.extensions["pnr_source"]
-    simulate = getattr(source, "charted_journeys", None)
-    if simulate is None:
-        raise click.ClickException(
-            f"only {stored} stored outcomes (need {MIN_STORED_ROWS}) and the source cannot simulate history"
-        )
+    from railsim.railway import Railway  # the library, whatever source the site reads statuses from
+
     seed = current_app.config["SIM_SEED"]
-    train = list(simulate(SIMULATED_TRAIN_DATES, seed=seed))
-    test = list(simulate(SIMULATED_HELD_OUT_DATES, seed=seed + HELD_OUT_SEED_OFFSET))
+    railway = Railway(seed, current_app.config["SIM_ERA"])
+    train = list(railway.charted_journeys(SIMULATED_TRAIN_DATES, seed=seed))
+    test = list(railway.charted_journeys(SIMULATED_HELD_OUT_DATES, seed=seed + HELD_OUT_SEED_OFFSET))
     return train, test
 
 
