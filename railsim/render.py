@@ -5,6 +5,14 @@ PascalCase), the richest of the four: it alone carries the departure time, the b
 train-cancelled flag next to the stations, class, quota, chart state and every passenger's booking
 and current status with coach and berth. Errors are that API's too: `ErrorCode` 301 for a text that
 is not a PNR, and "PNR Not found." for a PNR with no booking behind it, both with HTTP 200.
+
+Read back by the site's parser (app.sources.shapes) an answer keeps all the site shows: every
+booking and current status with its queue number, coach, berth and berth code, the waitlist type
+of a WL place and its booked quota, the journey's quota, class, stations, departure, chart state
+and cancellation. Two things a status string has no room for stay behind: the booked quota of a RAC
+place and the waitlist type of a RAC passenger with a berth; the journey's quota says the first,
+and neither is shown. The chart time is no field of the shape: the site infers it from the
+departure by the rule of eras 2013 and 2015 (DOMAIN §1.4), which era 2025's charts do not follow.
 """
 from __future__ import annotations
 
