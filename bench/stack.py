@@ -18,7 +18,7 @@ import psutil
 from tests.support import REPO, Kit, SmtpSink, wait_for
 
 ALL_RUNNING_DEADLINE_S = 90.0
-PROGRAMS = {"db", "web", "predictor:predictor-0", "predictor:predictor-1", "tracker", "trainer", "janitor",
+PROGRAMS = {"db", "railsim", "web", "predictor:predictor-0", "predictor:predictor-1", "tracker", "trainer", "janitor",
             "outbox", "crashmail", "alertlistener", "memmon", "httpok"}
 
 
