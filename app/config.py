@@ -11,6 +11,15 @@ from plumbing.settings import ENV_PREFIX, SettingsError, boolean, comma_list, te
 __all__ = ["ENV_PREFIX", "SETTINGS", "SettingsError", "boolean", "defaults", "derive", "from_env", "load"]
 
 
+def _auto_boolean(value: str) -> bool | None:
+    """true/false, or None for "auto" (and empty): derived from other settings."""
+    return None if value.strip().lower() in {"", "auto"} else boolean(value)
+
+
+# Any key will do for railsim; the path template has a place for one.
+RAILSIM_DEV_KEY = "dev-railsim-accepts-any-key"
+
+
 # name -> (default, coercer). The name in the environment is PNR_<name>.
 SETTINGS: dict[str, tuple[Any, Callable[[str], Any]]] = {
     "SECRET_KEY": ("dev-only-not-secret", text),
@@ -18,10 +27,17 @@ SETTINGS: dict[str, tuple[Any, Callable[[str], Any]]] = {
     "MONGO_URI": ("mongodb://127.0.0.1:27117/?directConnection=true", text),
     "MONGO_DB": ("pnr", text),
     "MONGO_TIMEOUT_MS": (1500, int),
-    "SOURCE": ("simulator", text),
+    # Statuses always come over HTTP: from railsim (the simulator's program) unless HTTP_BASE_URL
+    # names a real status API. SIM_SEED and SIM_ERA are railsim's, also for the jobs' simulated journeys.
+    "SOURCE": ("http", text),
     "SIM_SEED": (2013, int),
     "SIM_ERA": ("2015", text),
+    "RAILSIM_HOST": ("127.0.0.1", text),
+    "RAILSIM_PORT": (8100, int),
     "HTTP_BASE_URL": ("", text),
+    # railsim's extras (histories, sample PNRs, statuses at a given moment): auto = when HTTP_BASE_URL
+    # is railsim's, derived from RAILSIM_HOST and RAILSIM_PORT.
+    "HTTP_RAILSIM": (None, _auto_boolean),
     "HTTP_API_KEY": ("", text),
     "HTTP_TIMEOUT_S": (5.0, float),
     "HTTP_RETRIES": (2, int),
@@ -78,10 +94,17 @@ def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
 
 
 def derive(config: dict[str, Any]) -> None:
-    """Fill settings computed from others (predictor endpoints, model path)."""
+    """Fill settings computed from others (predictor endpoints, model path, the railsim URL)."""
     if not config["PREDICTOR_ENDPOINTS"]:
         host, base = config["PREDICTOR_HOST"], config["PREDICTOR_PORT_BASE"]
         config["PREDICTOR_ENDPOINTS"] = [f"tcp://{host}:{base + i}" for i in range(config["PREDICTOR_PROCS"])]
+    if not config["HTTP_BASE_URL"]:
+        config["HTTP_BASE_URL"] = f"http://{config['RAILSIM_HOST']}:{config['RAILSIM_PORT']}"
+        config["HTTP_API_KEY"] = config["HTTP_API_KEY"] or RAILSIM_DEV_KEY
+        if config["HTTP_RAILSIM"] is None:
+            config["HTTP_RAILSIM"] = True
+    if config["HTTP_RAILSIM"] is None:
+        config["HTTP_RAILSIM"] = False
     if not config["MODEL_PATH"]:
         config["MODEL_PATH"] = os.path.join(config["VAR_DIR"], "model.json")
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from supervisor.options import ServerOptions
 
 from . import config
+from .sources import make_source
 
 ENV_FILE = Path("etc") / "pnr.env"
 ENV_EXAMPLE = Path("etc") / "pnr.env.example"
@@ -140,7 +141,9 @@ def check(root: Path, environ: Mapping[str, str] | None = None) -> list[Problem]
     settings, lines, problems = read_env(env_path, known)
     env = {**(os.environ if environ is None else environ), **settings}
     try:
-        config.from_env(settings)
+        found = {**config.defaults(), **config.from_env(settings)}
+        config.derive(found)
+        make_source(found)  # a retired or inconsistent source setting; connects to nothing
     except config.SettingsError as exc:
         name = str(exc).split(":", 1)[0]
         problems.append(Problem(str(env_path), lines.get(name), name, str(exc).split(": ", 1)[1]))

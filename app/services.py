@@ -28,8 +28,8 @@ class Services:
         return cls(settings.load())
 
     def close(self) -> None:
-        """Close the clients made in this process (a job's end, a trainer child's end)."""
-        for name in ("pnr_store", "pnr_predictor"):
+        """Close the clients made in this process: database, predictor, status source."""
+        for name in ("pnr_store", "pnr_predictor", "pnr_source"):
             client = self.extensions.get(name)
             if client is not None:
                 client.close()

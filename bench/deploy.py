@@ -50,11 +50,11 @@ def sample(clone: Clone, n: int) -> list[str]:
     """PNRs waitlisted now in the clone's simulator (its seed and era, the example's)."""
     import datetime as dt
 
-    from app.sources.simulator import SimulatorSource
+    from railsim.railway import Railway
     from tests.support import read_env_file
 
     env = read_env_file(clone.root / "etc" / "pnr.env")
-    return SimulatorSource(seed=int(env["PNR_SIM_SEED"]), era=env["PNR_SIM_ERA"]).sample_pnrs(dt.datetime.now(dt.UTC), n)
+    return Railway(seed=int(env["PNR_SIM_SEED"]), era=env["PNR_SIM_ERA"]).sample_pnrs(dt.datetime.now(dt.UTC), n)
 
 
 def phase(name: str, load: Load, smtp: SmtpSink, settle_s: float, command: Sequence[str], cwd: Path) -> Result:

@@ -139,7 +139,7 @@ def outbox_scenario(root: Path, kills: int, rng: random.Random) -> list[Any]:
 
 def tracker_scenario(root: Path, kills: int, rng: random.Random) -> list[Any]:
     """Confirmed subscribers waiting for a change mail, tracker killed while mailing them."""
-    from app.sources.simulator import SimulatorSource
+    from railsim.railway import Railway
 
     sink, server = SmtpSink().start(), MongoServer(root / "tracker-db")
     predictor = None
@@ -152,13 +152,13 @@ def tracker_scenario(root: Path, kills: int, rng: random.Random) -> list[Any]:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         env = read_env_file(REPO / "etc" / "pnr.env.example")
         now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-        pnrs = SimulatorSource(seed=int(env["PNR_SIM_SEED"]), era=env["PNR_SIM_ERA"]).sample_pnrs(now, TRACKER_PNRS)
+        pnrs = Railway(seed=int(env["PNR_SIM_SEED"]), era=env["PNR_SIM_ERA"]).sample_pnrs(now, TRACKER_PNRS)
         store = connect(server.uri, env["PNR_MONGO_DB"], 1500, 30)
         store.init_indexes()
-        source = SimulatorSource(seed=int(env["PNR_SIM_SEED"]), era=env["PNR_SIM_ERA"])
+        source = Railway(seed=int(env["PNR_SIM_SEED"]), era=env["PNR_SIM_ERA"])
         expected = 0
         for pnr in pnrs:
-            journey = source.get_status(pnr, now).journey_date
+            journey = source.status(pnr, now).journey_date
             for k in range(TRACKER_SUBSCRIBERS_PER_PNR):
                 store.confirm_subscription(store.subscribe(pnr, f"{pnr}-{k}@{BENCH_DOMAIN}", journey))
                 expected += 1

@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from app.jobs.refit import HELD_OUT_SEED_OFFSET, SIMULATED_HELD_OUT_DATES, SIMULATED_TRAIN_DATES
-from app.sources.simulator import SimulatorSource
 from predictor import realdata
 from predictor.evaluate import EVENTS, evaluate
 from predictor.fit import fit
 from predictor.model import Model
 from predictor.training import learn
+from railsim.railway import Railway
 
 SEED = 2013  # PNR_SIM_SEED's default, as the simulated-journey test
 ERA = "2015"
@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.fit")
     parser.add_argument("--train-dates", type=int, default=SIMULATED_TRAIN_DATES, help="train-dates to fit on")
     args = parser.parse_args(argv)
-    source = SimulatorSource(seed=SEED, era=ERA)
+    source = Railway(seed=SEED, era=ERA)
     train = list(source.charted_journeys(args.train_dates, seed=SEED))
     test = list(source.charted_journeys(SIMULATED_HELD_OUT_DATES, seed=SEED + HELD_OUT_SEED_OFFSET))
     print(f"{len(train)} training rows ({args.train_dates} train-dates), {len(test)} held-out rows")

@@ -1,8 +1,8 @@
-"""Simulator throughput: PNR statuses per second for cold and warm train-dates, and the cost of history.
+"""Simulator throughput: PNR statuses (JSON replies) per second for cold and warm train-dates, and the cost of history.
 
     .venv/bin/python -m bench.simulator [--train-dates 40] [--repeat 20]
 
-Cold: a fresh SimulatorSource looks up one booking's own PNR in every class of each train-date, so
+Cold: a fresh Railway looks up one booking's own PNR in every class of each train-date, so
 each lookup simulates its inventory first. Warm: the same lookups again on the same source (the
 inventories are in its LRU). Also: milliseconds per cold train-date (all classes), foreign PNRs
 (hash-mapped, several inventories tried), full histories, and outcome rows for the trainer.
@@ -18,8 +18,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from app.pnr import PnrNotFound
-from app.sources.simulator import SimulatorSource
+from railsim.pnrs import PnrNotFound
+from railsim.railway import Railway
 
 NOW = dt.datetime(2026, 11, 29, 8, 0, tzinfo=dt.UTC)
 JOURNEY_IN_DAYS = 10
@@ -27,7 +27,7 @@ JOURNEY_IN_DAYS = 10
 
 def _own_pnrs(train_dates: int) -> list[list[str]]:
     """Per train-date, one PNR booked before NOW in each class (found with a throwaway source)."""
-    maker = SimulatorSource()
+    maker = Railway()
     journey = (NOW + dt.timedelta(days=JOURNEY_IN_DAYS)).date()
     out = []
     for train in maker.trains[:train_dates]:
@@ -60,21 +60,21 @@ def main(argv: list[str] | None = None) -> int:
     per_date = _own_pnrs(args.train_dates)
     pnrs = [p for group in per_date for p in group]
 
-    source = SimulatorSource()
+    source = Railway()
     started = time.perf_counter()
-    cold = _per_second([functools.partial(source.get_status, p, NOW) for p in pnrs])
+    cold = _per_second([functools.partial(source.reply, p, NOW) for p in pnrs])
     cold_date_ms = (time.perf_counter() - started) * 1000 / len(per_date)
-    warm = _per_second([functools.partial(source.get_status, p, NOW) for p in pnrs] * args.repeat)
+    warm = _per_second([functools.partial(source.reply, p, NOW) for p in pnrs] * args.repeat)
     history = _per_second([functools.partial(source.history, p, NOW) for p in pnrs])
 
     rnd = random.Random(1)
     foreign = [str(rnd.randint(10**9, 10**10 - 1)) for _ in range(200)]
-    other = SimulatorSource()
-    foreign_cold = _per_second([functools.partial(other.get_status, p, NOW) for p in foreign])
-    foreign_warm = _per_second([functools.partial(other.get_status, p, NOW) for p in foreign] * 5)
+    other = Railway()
+    foreign_cold = _per_second([functools.partial(other.reply, p, NOW) for p in foreign])
+    foreign_warm = _per_second([functools.partial(other.reply, p, NOW) for p in foreign] * 5)
 
     started = time.perf_counter()
-    rows = sum(1 for _ in SimulatorSource().charted_journeys(args.train_dates))
+    rows = sum(1 for _ in Railway().charted_journeys(args.train_dates))
     rows_per_s = rows / (time.perf_counter() - started)
 
     print(f"{'lookups':<48}{'per second':>12}")

@@ -20,7 +20,7 @@ import psutil
 from tests.support import REPO, Kit, SmtpSink, wait_for
 
 ALL_RUNNING_DEADLINE_S = 90.0
-PROGRAMS = {"db", "web", "predictor:predictor-0", "predictor:predictor-1", "tracker", "trainer", "janitor",
+PROGRAMS = {"db", "railsim", "web", "predictor:predictor-0", "predictor:predictor-1", "tracker", "trainer", "janitor",
             "outbox", "crashmail", "alertlistener", "memmon", "httpok"}
 SUMMARY_CHARS = 60
 
@@ -45,9 +45,9 @@ def running_stack(**overrides: str) -> Iterator[tuple[Kit, SmtpSink]]:
 
 def sample_pnrs(kit: Kit, n: int) -> list[str]:
     """PNRs the kit's simulator knows (same seed and era as the running web app)."""
-    from app.sources.simulator import SimulatorSource
+    from railsim.railway import Railway
 
-    source = SimulatorSource(seed=int(kit.env["PNR_SIM_SEED"]), era=kit.env["PNR_SIM_ERA"])
+    source = Railway(seed=int(kit.env["PNR_SIM_SEED"]), era=kit.env["PNR_SIM_ERA"])
     return source.sample_pnrs(dt.datetime.now(dt.UTC), n)
 
 

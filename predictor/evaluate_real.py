@@ -1,6 +1,6 @@
 """How good P(CNF or RAC) is on real journeys: the original pnr.me's 2013 lookups, split in time.
 
-Run by `flask --app app evaluate --real DIR --out OUT [--save-model PATH]`, which keeps the shipped
+Run by `pnr-job evaluate --real DIR --out OUT [--save-model PATH]`, which keeps the shipped
 model's structure (MODEL below). DIR is salilpa/pnr_predictor's `db/` folder (realdata.py). The clearing section is fitted on the
 journeys boarding before realdata.SPLIT_AT (lookups and trajectories, no PNR that boards later) and
 kept beside the structure of MODEL; every method is scored on the lookups boarding on or after it:

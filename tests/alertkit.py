@@ -17,6 +17,7 @@ LISTENERS_UP_DEADLINE_S = 30.0
 QUIET = {
     "PNR_DB_AUTOSTART": "false",
     "PNR_PREDICTOR_AUTOSTART": "false",
+    "PNR_RAILSIM_AUTOSTART": "false",
     "PNR_WEB_AUTOSTART": "false",
     "PNR_TRACKER_AUTOSTART": "false",
     "PNR_TRAINER_AUTOSTART": "false",

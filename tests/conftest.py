@@ -1,4 +1,5 @@
-"""Fixtures shared by every test: a real database server and a real SMTP server, each test its own."""
+"""Fixtures shared by every test: a real database server and a real SMTP server, each test its own;
+one real railsim (the simulator's program) per test process."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -6,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import MongoServer, SmtpSink, wait_for
+from support import MongoServer, Railsim, SmtpSink, wait_for
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -36,3 +37,11 @@ def smtp_sink() -> Iterator[SmtpSink]:
     sink = SmtpSink().start()
     yield sink
     sink.stop()
+
+
+@pytest.fixture(scope="session")
+def railsim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Railsim]:
+    """One `pnr-railsim` (seed 2013, era 2015) per test process, which tests only read."""
+    server = Railsim(tmp_path_factory.mktemp("railsim") / "railsim.log").start()
+    yield server
+    server.stop()

@@ -16,7 +16,7 @@ try:  # under pytest (pythonpath = tests): the one support module, whose ports a
 except ImportError:  # from bench/
     from tests.support import REPO, consecutive_free_ports, free_port, wait_for
 
-PROGRAMS = {"db", "web", "predictor:predictor-0", "predictor:predictor-1", "tracker", "trainer", "janitor",
+PROGRAMS = {"db", "railsim", "web", "predictor:predictor-0", "predictor:predictor-1", "tracker", "trainer", "janitor",
             "outbox", "crashmail", "alertlistener", "memmon", "httpok"}
 SETUP_TIMEOUT_S = 900
 ALERT_TO = "oncall@pnr.test"
@@ -32,7 +32,8 @@ class Clone:
         self.settings = {
             "PNR_WEB_PORT": str(self.web_port), "PNR_PUBLIC_URL": f"http://127.0.0.1:{self.web_port}",
             "PNR_DB_PORT": str(db_port), "PNR_MONGO_URI": f"mongodb://127.0.0.1:{db_port}/?directConnection=true",
-            "PNR_PREDICTOR_PORT_BASE": str(consecutive_free_ports(2)), "PNR_SMTP_PORT": str(smtp_port),
+            "PNR_PREDICTOR_PORT_BASE": str(consecutive_free_ports(2)), "PNR_RAILSIM_PORT": str(free_port()),
+            "PNR_SMTP_PORT": str(smtp_port),
             "PNR_MAILSINK_AUTOSTART": "false", "PNR_ALERT_TO": ALERT_TO, **settings,
         }
         self.proc: subprocess.Popen[bytes] | None = None

@@ -1,9 +1,11 @@
 """Helpers for the site's tests (tests/app/web/ and tests/test_browser.py): real predictor daemons,
-a model fitted on the simulator, a failing status API, and reading pages and mails."""
+a model fitted on the simulator, the simulator read as the site reads it, a failing status API, and
+reading pages and mails."""
 from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import functools
 import http.server
 import os
 import re
@@ -41,10 +43,10 @@ def utcnow() -> dt.datetime:
 
 def train_model(path: Path) -> Path:
     """Fit a small model on the simulator's charted journeys and save it at `path`."""
-    from app.sources.simulator import SimulatorSource
     from predictor.fit import fit
+    from railsim.railway import Railway
 
-    rows = list(SimulatorSource(seed=SIM_SEED).charted_journeys(TRAIN_DATES, seed=SIM_SEED))
+    rows = list(Railway(seed=SIM_SEED).charted_journeys(TRAIN_DATES, seed=SIM_SEED))
     fit(rows[:: max(1, len(rows) // TRAINING_ROWS)]).save(path)
     return path
 
@@ -65,12 +67,14 @@ def shared_model(basetemp: Path) -> Path:
     return path
 
 
-def site_config(var_dir: Path, mongo_uri: str, database: str, endpoints: list[str], smtp_port: int) -> dict[str, Any]:
-    """Settings for create_app() or a gunicorn's environment (as PNR_*), wired to the test's servers."""
+def site_config(var_dir: Path, mongo_uri: str, database: str, endpoints: list[str], smtp_port: int,
+                railsim_port: int) -> dict[str, Any]:
+    """Settings for create_app() or a gunicorn's environment (as PNR_*), wired to the test's servers:
+    statuses from a real pnr-railsim of seed SIM_SEED, over HTTP as in production."""
     return {
         "SECRET_KEY": secrets.token_urlsafe(24), "VAR_DIR": str(var_dir),
         "MONGO_URI": mongo_uri, "MONGO_DB": database, "MONGO_TIMEOUT_MS": 500,
-        "SOURCE": "simulator", "SIM_SEED": SIM_SEED, "SIM_ERA": "2015",
+        "SOURCE": "http", "SIM_SEED": SIM_SEED, "SIM_ERA": "2015", "RAILSIM_PORT": railsim_port,
         "PREDICTOR_ENDPOINTS": endpoints, "PREDICTOR_TIMEOUT_MS": 300,
         "PREDICTOR_DEADLINE_MS": 900, "SMTP_PORT": smtp_port, "SMTP_TIMEOUT_S": 3.0,
         "ALERT_MAIL": False, "PUBLIC_URL": "http://pnr.test", **UNLIMITED,
@@ -123,9 +127,42 @@ class PredictorPool:
                 proc.wait()
 
 
+class RailwayReader:
+    """railsim's library read through the site's own parser (app.sources.shapes): the statuses and
+    histories the site gets from a `pnr-railsim` of the same seed and era, at any moment."""
+
+    def __init__(self, seed: int = SIM_SEED, era: str = "2015") -> None:
+        from railsim.railway import Railway
+
+        self.railway = Railway(seed, era)
+
+    def get_status(self, pnr: str, now: dt.datetime) -> Any:
+        """The PnrStatus of `pnr` as of `now`."""
+        from app.sources.shapes import to_status
+
+        return to_status(self.railway.reply(pnr, now), pnr, now)
+
+    def history(self, pnr: str, now: dt.datetime) -> list[Any]:
+        """One PnrStatus per change up to `now`."""
+        from app.sources.shapes import to_status
+        from railsim.render import confirmtkt
+
+        return [to_status(confirmtkt(a), pnr, a.as_of) for a in self.railway.history(pnr, now)]
+
+    def sample_pnrs(self, now: dt.datetime, n: int) -> list[str]:
+        """PNRs waitlisted at `now`, chart not prepared."""
+        return self.railway.sample_pnrs(now, n)
+
+
 def waitlisted_pnrs(app: Flask, n: int = 1, now: dt.datetime | None = None) -> list[str]:
-    """PNRs the simulator has waitlisted, chart not prepared, at `now`."""
-    return app.extensions["pnr_source"].sample_pnrs(now or utcnow(), n)
+    """PNRs the simulator has waitlisted, chart not prepared, at `now`: from railsim's library with the
+    seed and era of the app's railsim (in this process, so that a long list costs the server nothing)."""
+    return _reader(app.config["SIM_SEED"], app.config["SIM_ERA"]).sample_pnrs(now or utcnow(), n)
+
+
+@functools.cache
+def _reader(seed: int, era: str) -> RailwayReader:
+    return RailwayReader(seed, era)
 
 
 def csrf_token(html: str) -> str:

@@ -127,6 +127,47 @@ def send_json(handler: http.server.BaseHTTPRequestHandler, status: int, body: An
     handler.wfile.write(data)
 
 
+class Railsim:
+    """A real `pnr-railsim` process (the simulator's program) on a free loopback port."""
+
+    def __init__(self, log_path: Path, seed: int = 2013, era: str = "2015", *extra: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.command = [str(BIN / "pnr-railsim"), "--host", "127.0.0.1", "--port", str(self.port), "--seed", str(seed),
+                        "--era", era, *extra]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Railsim:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(self.command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=log,
+                                         start_new_session=True)
+        wait_for(lambda: self.get("/healthz")[0] == 200, START_DEADLINE_S, f"pnr-railsim on {self.port}")
+        return self
+
+    def get(self, path: str, timeout_s: float = 30.0) -> tuple[int, Any]:
+        """(HTTP status, decoded JSON body) of a GET."""
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=timeout_s) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    def stop(self) -> int | None:
+        """SIGTERM, then its exit status (SIGKILL after 10 s, and None)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                return self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                return None
+        return self.proc.returncode
+
+
 class MongoServer:
     """A SecantusDB server process on its own port and data directory."""
 
@@ -244,7 +285,7 @@ class Kit:
         for d in ("run", "log", "db", "mail", "spool"):
             (self.var / d).mkdir(parents=True)
         (self.var / "run").chmod(0o700)
-        self.web_port, db_port = free_port(), free_port()
+        self.web_port, db_port, self.railsim_port = free_port(), free_port(), free_port()
         predictor_base = consecutive_free_ports(2)
         self.env = {
             **os.environ,
@@ -255,6 +296,7 @@ class Kit:
             "PNR_DB_PORT": str(db_port),
             "PNR_MONGO_URI": f"mongodb://127.0.0.1:{db_port}/?directConnection=true",
             "PNR_PREDICTOR_PORT_BASE": str(predictor_base),
+            "PNR_RAILSIM_PORT": str(self.railsim_port),
             "PNR_SMTP_PORT": str(smtp_port),
             "PNR_MAILSINK_AUTOSTART": "false",
             "PNR_ALERT_TO": "oncall@pnr.test",

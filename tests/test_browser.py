@@ -17,13 +17,14 @@ import pytest
 from sitekit import (
     Gunicorn,
     PredictorPool,
+    RailwayReader,
     links,
     mails_to,
     shared_model,
     site_config,
     utcnow,
 )
-from support import BIN, REPO, MongoServer, SmtpSink, wait_for
+from support import BIN, REPO, MongoServer, Railsim, SmtpSink, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -53,9 +54,10 @@ def pick_pnr(source: object, now: dt.datetime) -> tuple[str, dt.datetime]:
 
 @pytest.fixture
 def web(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, mongo_server: MongoServer,
-        smtp_sink: SmtpSink) -> Iterator[Gunicorn]:
+        smtp_sink: SmtpSink, railsim: Railsim) -> Iterator[Gunicorn]:
     pool = PredictorPool(shared_model(tmp_path_factory.getbasetemp()), tmp_path).start()
-    server = Gunicorn(site_config(tmp_path / "var", mongo_server.uri, "pnr", pool.endpoints, smtp_sink.port),
+    server = Gunicorn(site_config(tmp_path / "var", mongo_server.uri, "pnr", pool.endpoints, smtp_sink.port,
+                                  railsim.port),
                       tmp_path / "gunicorn.log")
     try:
         yield server.start()
@@ -84,10 +86,8 @@ def test_a_visitor_looks_up_tracks_and_hears_of_a_change(web: Gunicorn, smtp_sin
         pytest.fail(f"{CHROMIUM} is missing: scripts/test installs it (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
-    from app.sources.simulator import SimulatorSource
-
     now = utcnow()
-    pnr, after_change = pick_pnr(SimulatorSource(seed=int(web.env["PNR_SIM_SEED"]), era=web.env["PNR_SIM_ERA"]), now)
+    pnr, after_change = pick_pnr(RailwayReader(seed=int(web.env["PNR_SIM_SEED"]), era=web.env["PNR_SIM_ERA"]), now)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:

@@ -21,7 +21,7 @@ from app import orphans
 pytestmark = pytest.mark.integration
 
 LAST_GASP_DEADLINE_S = 5.0
-PROGRAMS = {"db", "web", "predictor:predictor-0", "predictor:predictor-1", "tracker", "trainer", "janitor",
+PROGRAMS = {"db", "railsim", "web", "predictor:predictor-0", "predictor:predictor-1", "tracker", "trainer", "janitor",
             "outbox", "crashmail", "alertlistener", "memmon", "httpok"}
 ORPHANED = PROGRAMS - set(orphans.SELF_ENDING)
 

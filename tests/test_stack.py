@@ -28,7 +28,7 @@ def kit(tmp_path: Path, smtp_sink) -> Iterator[Kit]:
 
 
 EXPECTED_PROGRAMS = {
-    "db", "web", "predictor:predictor-0", "predictor:predictor-1", "tracker", "trainer", "janitor", "outbox",
+    "db", "railsim", "web", "predictor:predictor-0", "predictor:predictor-1", "tracker", "trainer", "janitor", "outbox",
     "crashmail", "alertlistener", "memmon", "httpok",
 }
 
@@ -55,9 +55,9 @@ def test_whole_stack_runs_answers_and_mails_on_a_predictor_crash(kit: Kit, smtp_
     sock = kit.var / "run" / "supervisor.sock"
     assert stat.S_IMODE(sock.stat().st_mode) & 0o077 == 0 and stat.S_IMODE(sock.parent.stat().st_mode) == 0o700
 
-    from app.sources.simulator import SimulatorSource
+    from railsim.railway import Railway
 
-    pnr = SimulatorSource(seed=int(kit.env["PNR_SIM_SEED"]), era=kit.env["PNR_SIM_ERA"]).sample_pnrs(
+    pnr = Railway(seed=int(kit.env["PNR_SIM_SEED"]), era=kit.env["PNR_SIM_ERA"]).sample_pnrs(
         dt.datetime.now(dt.UTC), 1
     )[0]
     status, body = wait_for(lambda: (r := kit.get(f"/pnr/{pnr}"))[0] == 200 and r, 20, "the PNR page")

@@ -17,10 +17,9 @@ import click
 from predictor import evaluate_real, realdata
 from predictor.evaluate import fit_and_evaluate, plot_reliability, table
 from predictor.model import Model, ModelFileError
+from railsim.railway import Railway
 
 from .. import services
-from ..sources import get_source
-from ..sources.simulator import SimulatorSource
 from .refit import HELD_OUT_SEED_OFFSET
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "data" / "model-default.json"
@@ -42,10 +41,9 @@ def command(train_dates: int, test_dates: int, out: Path, save_model: Path | Non
     held-out ones, write the report."""
     if real is not None:
         return evaluate_on_real(real, out, save_model)
-    source = get_source()
-    if not isinstance(source, SimulatorSource):
-        raise click.ClickException("PNR_SOURCE is not the simulator: there are no simulated journeys to evaluate on")
-    seed = services.current().config["SIM_SEED"]
+    config = services.current().config
+    seed = config["SIM_SEED"]
+    source = Railway(seed, config["SIM_ERA"])
     train = list(source.charted_journeys(train_dates, seed=seed))
     if test_dates > train_dates:
         raise click.BadParameter("held-out train-dates beyond the training ones would be unseen seasons",

@@ -16,8 +16,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import click
-
 from predictor.clearing_fit import is_real
 from predictor.client import PredictorClient, PredictorUnavailable
 from predictor.evaluate import evaluate
@@ -25,7 +23,6 @@ from predictor.model import Model, ModelFileError
 from predictor.training import learn
 
 from .. import services
-from ..sources import get_source
 from ..store import StoreUnavailable, get_store
 
 log = logging.getLogger(__name__)
@@ -72,15 +69,13 @@ def training_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
 
 def simulated_rows(stored: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The simulator's past charted journeys: training ones, and held-out ones of another seed."""
-    source = get_source()
-    simulate = getattr(source, "charted_journeys", None)
-    if simulate is None:
-        raise click.ClickException(
-            f"only {stored} stored outcomes (need {MIN_STORED_ROWS}) and the source cannot simulate history"
-        )
-    seed = services.current().config["SIM_SEED"]
-    train = list(simulate(SIMULATED_TRAIN_DATES, seed=seed))
-    test = list(simulate(SIMULATED_HELD_OUT_DATES, seed=seed + HELD_OUT_SEED_OFFSET))
+    from railsim.railway import Railway  # the library, whatever source the site reads statuses from
+
+    config = services.current().config
+    seed = config["SIM_SEED"]
+    railway = Railway(seed, config["SIM_ERA"])
+    train = list(railway.charted_journeys(SIMULATED_TRAIN_DATES, seed=seed))
+    test = list(railway.charted_journeys(SIMULATED_HELD_OUT_DATES, seed=seed + HELD_OUT_SEED_OFFSET))
     return train, test
 
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import click
 
+from railsim.railway import Railway
+
 from .. import services
-from ..sources import get_source
-from ..sources.simulator import SimulatorSource
 from ..store import get_store
 
 # One round trip per batch: each must finish well inside the client's socket timeout (at least 6 s)
@@ -22,11 +22,10 @@ BATCH_ROWS = 500
 @click.option("--seed", "seed_offset", type=int, default=0, show_default=True, help="Added to PNR_SIM_SEED.")
 def command(train_dates: int, seed_offset: int) -> None:
     """Store the outcomes of simulated past journeys (idempotent: a second run adds nothing)."""
-    source = get_source()
-    if not isinstance(source, SimulatorSource):
-        raise click.ClickException("PNR_SOURCE is not the simulator: there is no simulated history to seed")
+    config = services.current().config
+    seed = config["SIM_SEED"]
     store = get_store()
-    rows = source.charted_journeys(train_dates, seed=services.current().config["SIM_SEED"] + seed_offset)
+    rows = Railway(seed, config["SIM_ERA"]).charted_journeys(train_dates, seed=seed + seed_offset)
     # Counted before and after: a bulk write's upserted count is not reported alike by every server.
     before_rows = store.count_outcomes()
     total = 0

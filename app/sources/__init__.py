@@ -1,4 +1,4 @@
-"""Where PNR statuses come from: the railway simulator (the default) or a real status API over HTTP."""
+"""Where PNR statuses come from: a PNR-status API over HTTP, railsim's (the simulator's program) by default."""
 from __future__ import annotations
 
 import datetime as dt
@@ -22,25 +22,29 @@ def make_source(config: Mapping[str, Any]) -> Source:
     """The source the settings choose; a bad setting raises config.SettingsError naming it."""
     name = config["SOURCE"]
     if name == "simulator":
-        from .simulator import SimulatorSource
+        raise SettingsError(
+            "PNR_SOURCE: simulator is its own program now (pnr-railsim, supervisord's `railsim`)"
+            " and the site reads it over HTTP: set PNR_SOURCE=http and leave PNR_HTTP_BASE_URL empty"
+            " (it is derived from PNR_RAILSIM_HOST and PNR_RAILSIM_PORT)"
+        )
+    if name != "http":
+        raise SettingsError(f"PNR_SOURCE: expected http, got {name!r}")
+    from .http import HttpSource
+    from .railsim import RailsimSource
 
-        return SimulatorSource(seed=config["SIM_SEED"], era=config["SIM_ERA"])
-    if name == "http":
-        from .http import HttpSource
-
-        try:
-            return HttpSource(
-                config["HTTP_BASE_URL"],
-                config["HTTP_API_KEY"] or None,
-                timeout_s=config["HTTP_TIMEOUT_S"],
-                retries=config["HTTP_RETRIES"],
-                shape=config["HTTP_SHAPE"],
-                path_template=config["HTTP_PATH_TEMPLATE"],
-                key_header=config["HTTP_KEY_HEADER"] or None,
-            )
-        except ValueError as exc:
-            raise SettingsError(f"PNR_HTTP_*: {exc}") from None
-    raise SettingsError(f"PNR_SOURCE: expected simulator or http, got {name!r}")
+    kind = RailsimSource if config["HTTP_RAILSIM"] else HttpSource
+    try:
+        return kind(
+            config["HTTP_BASE_URL"],
+            config["HTTP_API_KEY"] or None,
+            timeout_s=config["HTTP_TIMEOUT_S"],
+            retries=config["HTTP_RETRIES"],
+            shape=config["HTTP_SHAPE"],
+            path_template=config["HTTP_PATH_TEMPLATE"],
+            key_header=config["HTTP_KEY_HEADER"] or None,
+        )
+    except ValueError as exc:
+        raise SettingsError(f"PNR_HTTP_*: {exc}") from None
 
 
 def get_source() -> Source:

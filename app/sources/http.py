@@ -99,12 +99,17 @@ class HttpSource:
         """The status of `pnr` as of `now`; InvalidPnr, PnrNotFound or SourceUnavailable otherwise."""
         pnr = validate_pnr(pnr)
         try:
-            return shapes.to_status(self._fetch(pnr), pnr, now, self.shape)
+            return shapes.to_status(self._fetch(self.status_url(pnr, now), pnr), pnr, now, self.shape)
         except PnrError as exc:
             message = str(exc)
             if _redact(message, self._secrets) == message:
                 raise
             raise type(exc)(_redact(message, self._secrets)) from None
+
+    def status_url(self, pnr: str, now: dt.datetime) -> str:
+        """The URL of a PNR's status (a real API answers as of the moment it is asked, whatever `now` is)."""
+        key = urllib.parse.quote(self._api_key, safe="")
+        return self._base_url + self._path_template.format(pnr=urllib.parse.quote(pnr), key=key)
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -116,10 +121,9 @@ class HttpSource:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _fetch(self, pnr: str) -> Any:
-        """The decoded JSON reply, retrying transient failures; SourceUnavailable when there is none."""
-        key = urllib.parse.quote(self._api_key, safe="")
-        url = self._base_url + self._path_template.format(pnr=urllib.parse.quote(pnr), key=key)
+    def _fetch(self, url: str, pnr: str) -> Any:
+        """The decoded JSON reply to a GET of `url` (about `pnr`, for the log), retrying transient
+        failures; SourceUnavailable when there is none."""
         attempts = self._retries + 1
         for attempt in range(1, attempts + 1):
             cause = self._attempt(url)

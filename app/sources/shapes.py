@@ -29,6 +29,11 @@ from ..pnr import (
 )
 
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
+# No shape says when the final chart is due; from the departure, by the 2015-2025 rule (DOMAIN §1.4):
+# 4 h before a departure from noon on, 20:00 the evening before an earlier one.
+CHART_LEAD_H = 4.0
+CHART_AFTERNOON = dt.time(12, 0)
+CHART_EVENING = dt.time(20, 0)
 SHAPES = ("auto", "confirmtkt", "cris", "railwayapi", "indianrailapi")
 DATE_FORMATS = ("%d-%m-%Y", "%d/%m/%Y", "%Y-%m-%d", "%b %d, %Y %I:%M:%S %p", "%b %d, %Y", "%d-%b-%Y")
 # railwayapi.com response codes other than 200 (v2; v1's 401/403/410 included).
@@ -199,6 +204,8 @@ def _status(pnr: object, train_number: object, train_name: object, journey_date:
         raise SourceUnavailable("the status source listed no passengers")
     for key in ("boarding_point", "reservation_upto"):
         optional[key] = _code(optional[key]) if optional.get(key) else None
+    if optional.get("departure") and not optional.get("chart_time"):
+        optional["chart_time"] = expected_chart_time(optional["departure"])
     return PnrStatus(
         pnr=str(pnr).strip(), train_number=str(train_number).strip(), train_name=str(train_name or "").strip(),
         journey_date=journey_date, from_station=_code(from_station), to_station=_code(to_station),
@@ -242,6 +249,14 @@ def _date(value: object) -> dt.date:
         except ValueError:
             continue
     raise ValueError(f"unknown date format {value!r}")
+
+
+def expected_chart_time(departure: dt.datetime) -> dt.datetime:
+    """When the final chart of a train departing at `departure` is due (UTC), as no reply says."""
+    local = departure.astimezone(IST)
+    if local.time() >= CHART_AFTERNOON:
+        return departure - dt.timedelta(hours=CHART_LEAD_H)
+    return dt.datetime.combine(local.date() - dt.timedelta(days=1), CHART_EVENING, IST).astimezone(dt.UTC)
 
 
 def _departure(journey_date: dt.date, hhmm: object) -> dt.datetime | None:

@@ -49,7 +49,7 @@ def _protect(state: BlueprintSetupState) -> None:
 
 
 def sample_pnrs() -> list[str]:
-    """A few PNRs that are waitlisted now (simulator only), found once per SAMPLES_TTL_S per process:
+    """A few PNRs that are waitlisted now (railsim only: a real status API knows none), found once per SAMPLES_TTL_S per process:
     finding them takes a fraction of a second, too much for every view of the home page."""
     sample = getattr(get_source(), "sample_pnrs", None)
     if sample is None:
@@ -68,7 +68,7 @@ def sample_pnrs() -> list[str]:
 
 @bp.get("/")
 def index() -> str:
-    """The PNR form, with a few PNRs that are waitlisted right now (simulator only)."""
+    """The PNR form, with a few PNRs that are waitlisted right now (railsim only)."""
     return render_template("index.html", samples=sample_pnrs())
 
 

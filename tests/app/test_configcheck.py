@@ -52,6 +52,8 @@ def test_the_shipped_configuration_passes(root: Path) -> None:
      "eventlistener:crashmail.bufer_size: unknown key"),
     ("pnr.env", "PNR_SMTP_PORT=8025", "PNR_SMTP_PORT=eighty", "PNR_SMTP_PORT: invalid literal for int()"),
     ("pnr.env", "PNR_SMTP_PORT=8025", "PNR_SMTP_PROT=8025", "PNR_SMTP_PROT: unknown setting"),
+    ("pnr.env", "PNR_SOURCE=http", "PNR_SOURCE=simulator", "PNR_SOURCE: simulator is its own program now (pnr-railsim"),
+    ("pnr.env", "PNR_HTTP_RAILSIM=auto", "PNR_HTTP_RAILSIM=maybe", "PNR_HTTP_RAILSIM: expected true/false"),
 ])
 def test_a_mistake_is_exit_2_naming_file_line_and_setting(root: Path, file: str, old: str, new: str,
                                                           expected: str) -> None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import pytest
 
 from app.jobs.refit import HELD_OUT_SEED_OFFSET
-from app.sources.simulator import SimulatorSource
 from predictor import evaluate as ev
 from predictor.model import Model
+from railsim.railway import Railway
 
 TRAIN_SEED = 2013  # PNR_SIM_SEED's default
 TRAIN_DATES = 400
@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.timeout(3600), pytest.mark.long]
 def test_the_model_beats_every_baseline_and_is_calibrated_on_held_out_journeys() -> None:
     """One test, one fit: pytest-xdist (3.8 under pytest 9) spread the six tests of one module
     fixture over both workers, and each fitted."""
-    source = SimulatorSource(seed=TRAIN_SEED, era="2015")
+    source = Railway(seed=TRAIN_SEED, era="2015")
     train = list(source.charted_journeys(TRAIN_DATES, seed=TRAIN_SEED))
     test = list(source.charted_journeys(HELD_OUT_DATES, seed=TRAIN_SEED + HELD_OUT_SEED_OFFSET))
     model, report = ev.fit_and_evaluate(train, test)

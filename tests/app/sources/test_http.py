@@ -22,6 +22,7 @@ from app.pnr import (
 )
 from app.sources import Source
 from app.sources.http import HttpSource
+from app.sources.shapes import expected_chart_time
 
 # `fake_api` (tests/app/sources/conftest.py) is a FakeApi: answer(pnr, *replies), asked(pnr), requests.
 API_KEY = "s3cr3t/K3Y+9f2"  # '/' and '+' make the URL carry it quoted: both forms must stay hidden
@@ -156,8 +157,10 @@ def test_each_shape_maps_onto_pnr_status(
         pnr, train, *journey)
     assert (status.from_station, status.to_station, status.quota, status.chart_prepared) == (*stations, quota, chart)
     assert _passenger_statuses(status) == passengers
-    assert status.as_of == NOW and status.chart_time is None
-    assert status.hours_to_chart == (0.0 if chart else None)
+    chart_due = None if status.departure is None else expected_chart_time(status.departure)
+    assert status.as_of == NOW and status.chart_time == chart_due  # no shape says: inferred from the departure
+    hours = None if chart_due is None else max(0.0, (chart_due - NOW).total_seconds() / 3600)
+    assert status.hours_to_chart == (0.0 if chart else hours)
     assert PnrStatus.from_dict(status.to_dict()) == status
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from sitekit import FailingApi, PredictorPool, SiteFactory, shared_model, site_config
-from support import MongoServer, SmtpSink
+from support import MongoServer, Railsim, SmtpSink
 
 SHM = "/dev/shm"
 
@@ -53,13 +53,13 @@ def shared_mongo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MongoServ
 
 @pytest.fixture
 def make_site(tmp_path: Path, shared_mongo: MongoServer, shared_predictors: PredictorPool,
-              smtp_sink: SmtpSink) -> Iterator[SiteFactory]:
+              smtp_sink: SmtpSink, railsim: Railsim) -> Iterator[SiteFactory]:
     """create_app() wired to real servers; `make_site(**settings)` overrides any setting."""
     from app import create_app
 
     apps: list[Flask] = []
     defaults = site_config(tmp_path / "var", shared_mongo.uri, f"t{uuid.uuid4().hex[:12]}",
-                           shared_predictors.endpoints, smtp_sink.port)
+                           shared_predictors.endpoints, smtp_sink.port, railsim.port)
 
     def make(**overrides: Any) -> Flask:
         app = create_app({**defaults, **overrides})
@@ -72,7 +72,7 @@ def make_site(tmp_path: Path, shared_mongo: MongoServer, shared_predictors: Pred
 
 
 def close_clients(app: Flask) -> None:
-    """Close the database, limiter and predictor clients an app made."""
+    """Close the database, limiter, predictor and status-source clients an app made."""
     app.extensions["pnr_services"].close()
     limiter = app.extensions.get("pnr_limiter")
     if limiter is not None and hasattr(limiter.storage, "close"):

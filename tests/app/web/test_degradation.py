@@ -24,7 +24,7 @@ from sitekit import (
     utcnow,
     waitlisted_pnrs,
 )
-from support import MongoServer, SmtpSink, over_quota, wait_for
+from support import MongoServer, Railsim, SmtpSink, over_quota, wait_for
 
 from app.pnr import PnrStatus
 
@@ -167,17 +167,17 @@ def test_store_over_quota_is_like_a_store_down(
 
 
 def test_under_gunicorn_a_degradation_is_mailed_to_on_call_and_limits_span_the_workers(
-    tmp_path: Path, shared_mongo: MongoServer, predictors: PredictorPool, smtp_sink: SmtpSink
+    tmp_path: Path, shared_mongo: MongoServer, predictors: PredictorPool, smtp_sink: SmtpSink, railsim: Railsim
 ) -> None:
     settings = site_config(tmp_path / "var", shared_mongo.uri, f"g{uuid.uuid4().hex[:12]}", predictors.endpoints,
-                           smtp_sink.port)
+                           smtp_sink.port, railsim.port)
     settings.update(ALERT_MAIL=True, ALERT_TO=ALERT_TO, RATE_LIMIT_LOOKUP="6/minute", **FRESH)
     assert as_environment(settings)["PNR_PREDICTOR_ENDPOINTS"].count("tcp://") == 2
     web = Gunicorn(settings, tmp_path / "gunicorn.log").start()
     try:
-        from app.sources.simulator import SimulatorSource
+        from railsim.railway import Railway
 
-        pnr = SimulatorSource(seed=settings["SIM_SEED"]).sample_pnrs(utcnow(), 1)[0]
+        pnr = Railway(seed=settings["SIM_SEED"]).sample_pnrs(utcnow(), 1)[0]
         assert web.get(f"/pnr/{pnr}")[0] == 200
         predictors.signal(signal.SIGKILL)
         status, html = web.get(f"/pnr/{pnr}")

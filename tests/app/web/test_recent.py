@@ -6,11 +6,10 @@ import datetime as dt
 import signal
 
 from flask import Flask
-from sitekit import FailingApi, PredictorPool, SiteFactory, confirmtkt_reply, utcnow, waitlisted_pnrs
+from sitekit import FailingApi, PredictorPool, RailwayReader, SiteFactory, confirmtkt_reply, utcnow, waitlisted_pnrs
 
 from app.lookup import Lookup
 from app.recent import RecentLookups
-from app.sources.simulator import SimulatorSource
 
 PNR = "2412345678"
 
@@ -88,7 +87,7 @@ def test_switched_off_every_lookup_asks_the_source(make_site: SiteFactory, faili
 
 
 def _lookups(n: int) -> list[Lookup]:
-    source = SimulatorSource(seed=2013)
+    source = RailwayReader(seed=2013)
     now = utcnow()
     return [Lookup(source.get_status(pnr, now), {}) for pnr in source.sample_pnrs(now, n)]
 

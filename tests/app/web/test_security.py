@@ -41,7 +41,7 @@ def test_the_built_in_or_a_short_secret_key_is_refused(make_site: SiteFactory, k
 
 
 def test_debug_mode_is_refused_under_gunicorn(tmp_path: Path, shared_mongo: MongoServer) -> None:
-    web = Gunicorn(site_config(tmp_path / "var", shared_mongo.uri, "debug_test", ["tcp://127.0.0.1:9"], 9),
+    web = Gunicorn(site_config(tmp_path / "var", shared_mongo.uri, "debug_test", ["tcp://127.0.0.1:9"], 9, 9),
                    tmp_path / "gunicorn.log", workers=1)
     web.env["FLASK_DEBUG"] = "1"
     done = subprocess.run(web.command, cwd=tmp_path, env=web.env, capture_output=True, text=True, timeout=60,

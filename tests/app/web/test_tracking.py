@@ -183,7 +183,7 @@ def test_asking_twice_sends_nothing_new_once_confirmed(site: Flask, smtp_sink: S
 
 
 def test_the_job_refuses_a_time_it_cannot_read(tmp_path: Path, shared_mongo: MongoServer) -> None:
-    env = {**os.environ, **as_environment(site_config(tmp_path, shared_mongo.uri, "cli", ["tcp://127.0.0.1:9"], 9))}
+    env = {**os.environ, **as_environment(site_config(tmp_path, shared_mongo.uri, "cli", ["tcp://127.0.0.1:9"], 9, 9))}
     done = subprocess.run([str(BIN / "pnr-job"), "tracker", "--once", "--now", "yesterday"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2 and "expected an ISO time" in done.stderr
@@ -191,7 +191,7 @@ def test_the_job_refuses_a_time_it_cannot_read(tmp_path: Path, shared_mongo: Mon
 
 def job_environment(site: Flask) -> dict[str, str]:
     """The site's settings as the PNR_* environment supervisord gives a job."""
-    names = site_config(Path("var"), "", "", [], 0)
+    names = site_config(Path("var"), "", "", [], 0, 0)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PNR_")}
     return {**env, **as_environment({name: site.config[name] for name in names}), "PATH": f"{BIN}:{env['PATH']}"}
 

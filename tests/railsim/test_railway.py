@@ -1,4 +1,6 @@
-"""SimulatorSource as the site, the tracker and the trainer use it: lookups, histories, samples, outcome rows."""
+"""The Railway as the server, the jobs and the tests use it: lookups, histories, samples, outcome rows.
+
+Statuses are read back from railsim's JSON with the site's own parser (app.sources.shapes), as the site reads them."""
 import datetime as dt
 import itertools
 import json
@@ -7,10 +9,13 @@ import random
 import numpy as np
 import pytest
 
-from app.pnr import InvalidPnr, PnrNotFound, StatusCode, parse_status, validate_pnr
-from app.sources.sim.demand import train_date_load
-from app.sources.sim.strings import legacy, modern
-from app.sources.simulator import SimulatorSource
+from app.pnr import InvalidPnr, PnrNotFound, PnrStatus, StatusCode, parse_status, validate_pnr
+from app.sources.shapes import to_status
+from railsim import pnrs
+from railsim.demand import train_date_load
+from railsim.railway import Railway
+from railsim.render import confirmtkt
+from railsim.strings import legacy, modern
 
 NOW = dt.datetime(2026, 11, 29, 8, 0, tzinfo=dt.UTC)  # 7 days into a 30-day lookup window
 LATER = NOW + dt.timedelta(days=9)  # same window
@@ -19,8 +24,21 @@ ROW_KEYS = {"train_number", "journey_class", "quota", "waitlist_type", "booking_
 
 
 @pytest.fixture(scope="module")
-def source() -> SimulatorSource:
-    return SimulatorSource()
+def source() -> Railway:
+    return Railway()
+
+
+def get_status(railway: Railway, pnr: str, now: dt.datetime) -> PnrStatus:
+    """The status as the site reads it from railsim's JSON reply."""
+    return to_status(json.loads(json.dumps(railway.reply(pnr, now))), pnr, now)
+
+
+def history_of(railway: Railway, pnr: str, now: dt.datetime) -> list[PnrStatus]:
+    """The history as the site reads it: one reply per change, each as of its change."""
+    try:
+        return [to_status(confirmtkt(a), pnr, a.as_of) for a in railway.history(pnr, now)]
+    except pnrs.PnrNotFound as exc:
+        raise PnrNotFound(str(exc)) from None
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +59,7 @@ def test_any_valid_pnr_gets_a_booked_answer_or_not_found_and_lookups_lean_to_wai
     missing = waitlisted = 0
     for pnr in random_pnrs:
         try:
-            status = source.get_status(pnr, NOW)
+            status = get_status(source, pnr, NOW)
         except PnrNotFound:
             missing += 1
             continue
@@ -55,27 +73,27 @@ def test_any_valid_pnr_gets_a_booked_answer_or_not_found_and_lookups_lean_to_wai
 
 
 def test_same_seed_gives_byte_identical_answers_and_another_seed_other_ones(random_pnrs):
-    a, b, other = SimulatorSource(), SimulatorSource(), SimulatorSource(seed=99)
+    a, b, other = Railway(), Railway(), Railway(seed=99)
     pnrs = random_pnrs[:40]
     for pnr in pnrs:
         try:
-            history = a.history(pnr, LATER)
+            history = history_of(a, pnr, LATER)
         except PnrNotFound:
             with pytest.raises(PnrNotFound):
-                b.history(pnr, LATER)
+                history_of(b, pnr, LATER)
             continue
-        assert _dump(history) == _dump(b.history(pnr, LATER))
+        assert _dump(history) == _dump(history_of(b, pnr, LATER))
     differ = 0
     for pnr in pnrs:
         try:
-            differ += _dump(a.history(pnr, LATER)) != _dump(other.history(pnr, LATER))
+            differ += _dump(history_of(a, pnr, LATER)) != _dump(history_of(other, pnr, LATER))
         except PnrNotFound:
             differ += 1
     assert differ >= len(pnrs) - 2
 
 
 def test_different_seeds_draw_independent_demand():
-    a, b = SimulatorSource(seed=1), SimulatorSource(seed=2)
+    a, b = Railway(seed=1), Railway(seed=2)
     days = [dt.date(2016, 1, 4) + dt.timedelta(days=7 * i + k) for i in range(7) for k in range(3)]  # Mon-Wed, no festival
     loads = np.log([[[train_date_load(src.config, t, d) for d in days] for t in a.trains] for src in (a, b)])
     x, y = (loads - loads.mean(axis=2, keepdims=True)).reshape(2, -1)  # less each train's own level
@@ -89,11 +107,11 @@ def test_a_history_is_the_same_booking_whenever_it_is_asked_for(source, random_p
     compared = 0
     for pnr in random_pnrs[:60]:
         try:
-            early, late = source.history(pnr, NOW), source.history(pnr, LATER)
+            early, late = history_of(source, pnr, NOW), history_of(source, pnr, LATER)
         except PnrNotFound:
             continue
         assert _dump(late[: len(early)]) == _dump(early)
-        assert [p.current_status for p in late[-1].passengers] == [p.current_status for p in source.get_status(pnr, LATER).passengers]
+        assert [p.current_status for p in late[-1].passengers] == [p.current_status for p in get_status(source, pnr, LATER).passengers]
         first = early[0]  # the booking itself
         assert [_seat(p.current_status) for p in first.passengers] == [_seat(p.booking_status) for p in first.passengers] or any(
             p.current_status.code is StatusCode.CAN for p in first.passengers)
@@ -106,10 +124,10 @@ def test_a_history_is_the_same_booking_whenever_it_is_asked_for(source, random_p
 
 def test_sample_pnrs_are_waitlisted_now_with_no_chart_and_stable(source):
     pnrs = source.sample_pnrs(NOW, 5)
-    assert len(pnrs) == 5 == len(set(pnrs)) and pnrs == SimulatorSource().sample_pnrs(NOW, 5)
+    assert len(pnrs) == 5 == len(set(pnrs)) and pnrs == Railway().sample_pnrs(NOW, 5)
     for pnr in pnrs:
         assert validate_pnr(pnr) == pnr
-        status = source.get_status(pnr, NOW)
+        status = get_status(source, pnr, NOW)
         assert not status.chart_prepared
         assert any(p.current_status.code is StatusCode.WL for p in status.passengers)
 
@@ -117,7 +135,7 @@ def test_sample_pnrs_are_waitlisted_now_with_no_chart_and_stable(source):
 def test_outcome_rows_follow_the_contract(source):
     rows = list(source.charted_journeys(12))
     assert len(rows) > 1000
-    assert rows == list(SimulatorSource().charted_journeys(12))
+    assert rows == list(Railway().charted_journeys(12))
     assert rows != list(source.charted_journeys(12, seed=5))
     for row in rows:
         assert set(row) == ROW_KEYS
@@ -143,9 +161,9 @@ def test_a_bookings_own_pnr_finds_it_from_any_process(source):
     rows = [r for r in source.charted_journeys(dates=[journey], trains=["12627", "12301"], hours_to_chart=())
             if r["hours_to_chart"] > 10 * 24 + 12]  # booked well before NOW
     assert len(rows) > 50
-    fresh = SimulatorSource()
+    fresh = Railway()
     for row in rows[::10]:
-        status = fresh.get_status(row["pnr"], NOW)
+        status = get_status(fresh, row["pnr"], NOW)
         assert (status.train_number, status.journey_date.isoformat(), status.journey_class.value) == (
             row["train_number"], row["journey_date"], row["journey_class"])
         booked = status.passengers[row["passenger"] - 1].booking_status
@@ -154,37 +172,46 @@ def test_a_bookings_own_pnr_finds_it_from_any_process(source):
 
 def test_bad_input_and_settings_are_refused_clearly(source):
     with pytest.raises(InvalidPnr):
-        source.get_status("0123456789", NOW)
-    with pytest.raises(InvalidPnr):
+        get_status(source, "0123456789", NOW)
+    with pytest.raises(pnrs.InvalidPnr):
         source.history("12345", NOW)
     with pytest.raises(TypeError, match="no_such_setting"):
-        SimulatorSource(no_such_setting=1)
+        Railway(no_such_setting=1)
     with pytest.raises(ValueError, match="era"):
-        SimulatorSource(era="1999")
-    flushed = SimulatorSource(flushed_fraction=1.0)
+        Railway(era="1999")
+    flushed = Railway(flushed_fraction=1.0)
     with pytest.raises(PnrNotFound):
-        flushed.get_status("4361365838", NOW)
+        get_status(flushed, "4361365838", NOW)
 
 
 def test_naive_now_is_taken_as_utc(source):
     pnr = source.sample_pnrs(NOW, 1)[0]
-    assert source.get_status(pnr, NOW.replace(tzinfo=None)) == source.get_status(pnr, NOW)
+    assert get_status(source, pnr, NOW.replace(tzinfo=None)) == get_status(source, pnr, NOW)
 
 
 def test_statuses_print_as_real_sources_do_and_parse_back(source):
     seats = {}
     for pnr in source.sample_pnrs(NOW, 4):
         for status in source.history(pnr, NOW + dt.timedelta(days=40)):
-            for p in status.passengers:
-                seats[str(p.booking_status), True] = p.booking_status
-                seats[str(p.current_status), False] = p.current_status
+            for _, booked, current in status.passengers:
+                seats[repr(booked), True] = booked
+                seats[repr(current), False] = current
     codes = {seat.code for seat in seats.values()}
-    assert {StatusCode.WL, StatusCode.CNF} <= codes
+    assert {"WL", "CNF"} <= codes
     for (_, booking), seat in seats.items():
         for text in (legacy(seat, booking), modern(seat)):
             parsed = parse_status(text)
-            assert parsed.code is seat.code, text
-            if seat.code in (StatusCode.WL, StatusCode.RAC) and not seat.coach:
+            assert parsed.code.value == seat.code, text
+            if seat.code in ("WL", "RAC") and not seat.coach:
                 assert parsed.position == seat.position, text
             if seat.coach:
                 assert (parsed.coach, parsed.berth) == (seat.coach, seat.berth), text
+
+
+def test_errors_are_the_shapes_own_answers(source):
+    invalid, missing = source.reply("0123456789", NOW), Railway(flushed_fraction=1.0).reply("4361365838", NOW)
+    assert invalid["ErrorCode"] == 301 and missing["ErrorCode"] != 0 and "Not found" in missing["Error"]
+    with pytest.raises(InvalidPnr):
+        to_status(invalid, "0123456789", NOW)
+    with pytest.raises(PnrNotFound):
+        to_status(missing, "4361365838", NOW)

@@ -1,6 +1,6 @@
 """Trains, their consists and the berths of each class: who may sell which berth, and where RAC sits.
 
-The train list (app/data/trains.json) names real-looking trains of each archetype; the number of
+The train list (railsim/data/trains.json) names real-looking trains of each archetype; the number of
 coaches per class is drawn once per train number (DOMAIN §3.2), so a train keeps its consist across
 dates and seeds. Capacities, RAC berths and quota splits follow DOMAIN §1.5, §1.6 and §3.2.
 """
@@ -16,15 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ...pnr import JourneyClass
 from .config import SimConfig
 from .seeding import stable_rng
 
 log = logging.getLogger(__name__)
 
-TRAINS_FILE = Path(__file__).resolve().parents[2] / "data" / "trains.json"
+TRAINS_FILE = Path(__file__).resolve().parent / "data" / "trains.json"
 TIERS = ("supersonic", "subsonic", "chuk-chuk")
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
+# RAC exists only in classes with side-lower berths to share (DOMAIN §1.5).
+RAC_CLASSES = frozenset({"2A", "3A", "3E", "SL"})
 
 # PNR first digit -> the digits of the same passenger reservation system (DOMAIN §1.1).
 PRS_DIGITS = {1: (1,), 2: (2, 3), 3: (2, 3), 4: (4, 5), 5: (4, 5), 6: (6, 7), 7: (6, 7), 8: (8, 9), 9: (8, 9)}
@@ -97,7 +98,7 @@ class ClassPlan:
     berths confirmed at booking; the RAC side-lowers (also GN) are in `rac_berths`.
     """
 
-    journey_class: JourneyClass
+    journey_class: str
     coach_names: tuple[str, ...]
     berths_per_coach: int
     layout: tuple[str, ...]
@@ -179,8 +180,7 @@ def _class_plan(train: Train, spec: ClassSpec, n_coaches: int, config: SimConfig
     """Split one class's berths into RAC side-lowers and quota blocks."""
     per_coach = spec.berths_per_coach
     capacity = n_coaches * per_coach
-    jclass = JourneyClass(spec.journey_class)
-    rac_per_coach = config.rac_berths_per_coach.get(spec.journey_class, 0) if jclass.has_rac else 0
+    rac_per_coach = config.rac_berths_per_coach.get(spec.journey_class, 0) if spec.journey_class in RAC_CLASSES else 0
     side_lowers = [n for n in range(per_coach) if spec.layout[n % len(spec.layout)] == "SL"]
     rac = np.array(
         [c * per_coach + n for c in range(n_coaches) for n in side_lowers[:rac_per_coach]], dtype=np.int32
@@ -201,7 +201,7 @@ def _class_plan(train: Train, spec: ClassSpec, n_coaches: int, config: SimConfig
         start += sizes[q]
     coach_names = tuple(f"{spec.prefix}{i + 1}" for i in range(n_coaches))
     return ClassPlan(
-        journey_class=jclass,
+        journey_class=spec.journey_class,
         coach_names=coach_names,
         berths_per_coach=per_coach,
         layout=spec.layout,

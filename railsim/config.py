@@ -67,7 +67,7 @@ def default_festival_windows(diwali: float = DIWALI_MULTIPLIER, puja: float = PU
     return tuple(windows)
 
 
-# Era 2013, fitted to the original pnr.me's 2013 lookups (python -m app.sources.sim.calibrate --fit;
+# Era 2013, fitted to the original pnr.me's 2013 lookups (python -m railsim.calibrate --fit;
 # docs/simulator.md, "Against real 2013 lookups").
 ERA_2013_FIT: dict[str, Any] = {
     "hazard_h0_per_h": 0.00025,

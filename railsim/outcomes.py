@@ -47,7 +47,7 @@ def _observations(inv: Inventory, q: QueueLog, waiting: np.ndarray, hours: tuple
 def outcome_rows(inv: Inventory, pnrs: Callable[[np.ndarray], list[str]],
                  hours: tuple[float, ...] = OBSERVATION_HOURS) -> Iterator[dict[str, Any]]:
     """Every outcome row of one inventory; `pnrs` gives the PNR strings of booking numbers."""
-    common = {"train_number": inv.train.number, "journey_class": inv.plan.journey_class.value,
+    common = {"train_number": inv.train.number, "journey_class": inv.plan.journey_class,
               "journey_date": inv.journey_date.isoformat()}
     for name, q in inv.queues.items():
         code_b, _ = q.code_at_rank(q.rank_b)

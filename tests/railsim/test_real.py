@@ -3,7 +3,7 @@
 The real rows are read from ../shared/realdata beside the repository, never copied into it; without
 them the module skips. Every real training-side lookup names a cell (class x queue x current-WL
 bucket x hours-before-departure bucket); the simulator's curves are its cell rates averaged over the
-real lookups of each group (app.sources.sim.calibrate.compare), so both sides weigh the cells alike.
+real lookups of each group (railsim.calibrate.compare), so both sides weigh the cells alike.
 
 Compared: the marginal curves by current WL, hours before departure, class and queue, and every
 two-way cell of those with at least 50 real lookups. The real rates are samples themselves (a
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from app.sources.sim import calibrate
-from app.sources.sim.config import SimConfig
+from railsim import calibrate
+from railsim.config import SimConfig
 
-REALDATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "realdata"
+REALDATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "realdata"
 MARGINALS = calibrate.MARGINALS
 
 

@@ -14,8 +14,8 @@ import os
 
 import pytest
 
-from app.sources.sim.config import SimConfig
-from app.sources.sim.stats import (
+from railsim.config import SimConfig
+from railsim.stats import (
     BERTH_CLASSES,
     BUCKETS,
     RELATIVE_EDGES,
@@ -24,7 +24,7 @@ from app.sources.sim.stats import (
     Stats,
     collect,
 )
-from app.sources.sim.trains import load_trains
+from railsim.trains import load_trains
 
 Z = 3.0  # standard errors of slack in every comparison
 MIN_N = 150  # passengers a bucket needs before it is compared

@@ -20,8 +20,8 @@ import math
 
 import numpy as np
 
-from ...pnr import PnrNotFound
 from .config import SimConfig
+from .pnrs import PnrNotFound
 from .seeding import stable_int, stable_rng
 from .trains import IST, PRS_DIGITS, Train, trains_of_prs
 

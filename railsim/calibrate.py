@@ -1,6 +1,6 @@
 """The 2013 era against the original pnr.me's own 2013 lookups: clearance curves side by side, and the fit.
 
-    python -m app.sources.sim.calibrate [--realdata DIR] [--fit] [--step DAYS]
+    python -m railsim.calibrate [--realdata DIR] [--fit] [--step DAYS]
 
 The real rows (salilpa/pnr_predictor, `db/prediction.bson`) are read from ../shared/realdata at run
 time and never copied: only the fitted parameters and the curves' figures are committed. Each real
@@ -32,7 +32,7 @@ from .inventory import Inventory
 from .stats import Outcomes, inventories
 from .trains import load_trains
 
-REALDATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "realdata"
+REALDATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "realdata"
 PREDICTION_FILE = Path("salilpa-pnr_predictor") / "db" / "prediction.bson"
 SOURCE = "salilpa/pnr_predictor on GitHub, the original pnr.me's 2013 lookups"
 TRAINING_BEFORE = dt.datetime(2013, 11, 21)  # the training side of the split: boarding before this
@@ -136,7 +136,7 @@ class Simulated:
     def add(self, inv: Inventory, hours: Sequence[float]) -> None:
         """Fold in one inventory's waitlisted passengers, seen at each of `hours` before departure."""
         self.inventories += 1
-        jclass = inv.plan.journey_class.value
+        jclass = inv.plan.journey_class
         taus = np.asarray(hours, dtype=float)
         hour_buckets = np.array([hours_bucket(t) for t in taus.tolist()])
         wl_edges = [lo for lo, _ in WL_BUCKETS[1:]]

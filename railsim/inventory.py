@@ -127,7 +127,7 @@ class Inventory:
 
 def simulate_inventory(config: SimConfig, train: Train, plan: ClassPlan, journey_date: dt.date) -> Inventory:
     """Simulate the whole booking horizon of one class of one train-date, chart included."""
-    jclass = plan.journey_class.value
+    jclass = plan.journey_class
     rng = stable_rng(config.seed, "inventory", train.number, journey_date.isoformat(), jclass)
     load = train_date_load(config, train, journey_date) * float(np.exp(config.class_load_sigma * rng.standard_normal()))
     departure = train.departure_at(journey_date)

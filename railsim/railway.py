@@ -1,8 +1,9 @@
-"""The default status source: a seeded, deterministic railway simulator (DOMAIN.md §3).
+"""The railway: a seeded, deterministic simulator of bookings, cancellations and charts (DOMAIN.md §3).
 
 Every (train, journey date, class) inventory is simulated once over its whole booking horizon and
 kept in a small LRU; "status of PNR X at `now`" is then a lookup in its event log. Time is always
-passed in, never read from the clock, so the same seed gives the same answers in every process.
+passed in, never read from the clock, so the same seed gives the same answers in every process:
+the `pnr-railsim` server, and the jobs, benchmarks and tests that use this library directly.
 """
 from __future__ import annotations
 
@@ -18,14 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from ..pnr import PnrStatus, StatusCode, validate_pnr
-from .sim import pnrmap
-from .sim.config import SimConfig
-from .sim.inventory import Inventory, simulate_inventory
-from .sim.outcomes import OBSERVATION_HOURS, outcome_rows
-from .sim.render import pnr_status
-from .sim.seeding import stable_int
-from .sim.trains import (
+from . import pnrmap, render
+from .config import SimConfig
+from .inventory import Inventory, simulate_inventory
+from .outcomes import OBSERVATION_HOURS, outcome_rows
+from .pnrs import InvalidPnr, PnrNotFound, validate_pnr
+from .render import Answer
+from .seeding import stable_int
+from .trains import (
     IST,
     PRS_DIGITS,
     ClassPlan,
@@ -50,8 +51,8 @@ def _aware(now: dt.datetime) -> dt.datetime:
     return now.replace(tzinfo=dt.UTC) if now.tzinfo is None else now.astimezone(dt.UTC)
 
 
-class SimulatorSource:
-    """Status source and history generator; cheap to construct, caches inventories as it goes."""
+class Railway:
+    """Statuses, histories and past journeys of one seeded railway; cheap to construct, caches inventories as it goes."""
 
     def __init__(self, seed: int = 2013, era: str = "2015", trains_file: Path | str | None = None, **overrides: Any) -> None:
         self.config = SimConfig.for_era(era, seed, **overrides)
@@ -95,7 +96,7 @@ class SimulatorSource:
         """The own PNRs of some bookings of an inventory (decodable by any process with this seed)."""
         train = inv.train
         train_slot = trains_of_prs(self.trains, train.zone_digit).index(train)
-        class_slot = list(self.plans(train)).index(inv.plan.journey_class.value)
+        class_slot = list(self.plans(train)).index(inv.plan.journey_class)
         bookings = np.asarray(bookings, dtype=np.int64)
         small = bookings < pnrmap.MAX_BOOKINGS
         out = dict(zip(bookings[small].tolist(), pnrmap.booking_pnrs(
@@ -138,7 +139,7 @@ class SimulatorSource:
             raise pnrmap.not_found(pnr)
         return fallback
 
-    def get_status(self, pnr: str, now: dt.datetime) -> PnrStatus:
+    def status(self, pnr: str, now: dt.datetime) -> Answer:
         """The status of a PNR as of `now`; raises InvalidPnr or PnrNotFound."""
         pnr = validate_pnr(pnr)
         now = _aware(now)
@@ -146,9 +147,18 @@ class SimulatorSource:
         q, idx = inv.members(booking)
         tau = inv.tau(now)
         code, pos, berth = inv.states(q, idx, np.array([tau]))
-        return pnr_status(inv, pnr, q, idx, (code[0], pos[0], berth[0]), now, tau)
+        return render.answer(inv, pnr, q, idx, (code[0], pos[0], berth[0]), now, tau)
 
-    def history(self, pnr: str, now: dt.datetime) -> list[PnrStatus]:
+    def reply(self, pnr: str, now: dt.datetime) -> dict[str, Any]:
+        """The JSON reply for a PNR as of `now` (render.confirmtkt), errors included as that API gives them."""
+        try:
+            return render.confirmtkt(self.status(pnr, now))
+        except InvalidPnr as exc:
+            return render.invalid(pnr, str(exc))
+        except PnrNotFound:
+            return render.not_found(pnr)
+
+    def history(self, pnr: str, now: dt.datetime) -> list[Answer]:
         """One status per change up to `now`, from the booking to the chart (as_of = when it changed)."""
         pnr = validate_pnr(pnr)
         now = _aware(now)
@@ -156,12 +166,12 @@ class SimulatorSource:
         q, idx = inv.members(booking)
         taus = inv.change_times(booking, inv.tau(now))
         code, pos, berth = inv.states(q, idx, taus)
-        out: list[PnrStatus] = []
+        out: list[Answer] = []
         last: tuple[Any, ...] | None = None
         for row, tau in enumerate(taus.tolist()):
             key = (code[row].tolist(), pos[row].tolist(), berth[row].tolist(), tau <= inv.chart_h)
             if key != last:
-                out.append(pnr_status(inv, pnr, q, idx, (code[row], pos[row], berth[row]), inv.at(tau), tau))
+                out.append(render.answer(inv, pnr, q, idx, (code[row], pos[row], berth[row]), inv.at(tau), tau))
                 last = key
         return out
 
@@ -176,10 +186,10 @@ class SimulatorSource:
             x = stable_int(self.config.seed, "sample", window, i)
             pnr = f"{1 + x % 9}{(x // 9) % 10**9:09d}"
             try:
-                status = self.get_status(pnr, now)
-            except pnrmap.PnrNotFound:
+                status = self.status(pnr, now)
+            except PnrNotFound:
                 continue
-            if not status.chart_prepared and any(p.current_status.code is StatusCode.WL for p in status.passengers):
+            if not status.chart_prepared and any(current.code == "WL" for _, _, current in status.passengers):
                 found.append(pnr)
         return found
 
@@ -190,9 +200,9 @@ class SimulatorSource:
 
         Either `train_dates` train-dates spread over a year from JOURNEYS_START, or every train on
         each of `dates`; `seed` (default: this source's) gives independent journeys, e.g. for a
-        held-out set; `trains` restricts the train numbers.
+        held-out set; `trains` restricts the train numbers. The rows are the predictor's training contract.
         """
-        source = self if seed is None or seed == self.config.seed else SimulatorSource(
+        source = self if seed is None or seed == self.config.seed else Railway(
             seed, self.config.era, self._trains_file, **self._overrides)
         wanted = None if trains is None else set(trains)
         chosen = [t for t in source.trains if wanted is None or t.number in wanted]

@@ -114,7 +114,7 @@ class Stats:
     def add(self, inv: Inventory, season: str) -> None:
         """Fold one inventory in."""
         self.inventories += 1
-        jclass = inv.plan.journey_class.value
+        jclass = inv.plan.journey_class
         for name, q in inv.queues.items():
             self.regret_requests += q.regret_requests
             if not len(q.pnr):

@@ -4,13 +4,13 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from app.sources.sim.booking import CAN, CNF, RAC, WL, QueueSpec, book_class
-from app.sources.sim.charting import chart_time, share_pool
-from app.sources.sim.config import SimConfig
-from app.sources.sim.demand import Requests
-from app.sources.sim.inventory import Inventory, simulate_inventory
-from app.sources.sim.stats import inventories
-from app.sources.sim.trains import IST, class_plans, load_trains
+from railsim.booking import CAN, CNF, RAC, WL, QueueSpec, book_class
+from railsim.charting import chart_time, share_pool
+from railsim.config import SimConfig
+from railsim.demand import Requests
+from railsim.inventory import Inventory, simulate_inventory
+from railsim.stats import inventories
+from railsim.trains import IST, RAC_CLASSES, class_plans, load_trains
 
 DATES = [dt.date(2016, 2, 9), dt.date(2016, 10, 28)]  # an ordinary Tuesday; Diwali week
 
@@ -70,7 +70,7 @@ def test_tatkal_books_in_a_rush_after_the_window_opens_the_day_before(invs):
     for inv, q in _queues(invs):
         if q.name != "TQ" or not len(q.book_h):
             continue
-        hour = 11 if inv.plan.journey_class.value in ("SL", "2S") else 10  # non-AC opens an hour later
+        hour = 11 if inv.plan.journey_class in ("SL", "2S") else 10  # non-AC opens an hour later
         opens = dt.datetime.combine(inv.journey_date - dt.timedelta(days=1), dt.time(hour), IST)
         assert q.book_h.max() <= inv.tau(opens) + 1e-9
         assert np.median(inv.tau(opens) - q.book_h) < 1.0  # most within the hour
@@ -150,7 +150,7 @@ def test_the_era_switch_sets_rac_berths_charting_and_the_reservation_period(era,
 
 def test_classes_without_rac_go_straight_from_waitlist_to_confirmed(invs):
     for inv, q in _queues(invs):
-        if not inv.plan.journey_class.has_rac or q.name != "GN":
+        if inv.plan.journey_class not in RAC_CLASSES or q.name != "GN":
             assert q.rac_places == 0 and not (q.final_code == RAC).any()
 
 

@@ -1,1 +1,0 @@
-"""The railway simulator behind `app.sources.simulator`: trains, demand, inventories, charting, PNRs."""
