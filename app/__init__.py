@@ -21,8 +21,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     from flask import Flask, current_app, has_app_context
 
-    from . import alerts, config, logs, services, version
-    from .sources import make_source
+    from . import alerts, config, services, version
+    from .services.sources import make_source
+    from .web import logs
 
     app = Flask(__name__)
     app.config.from_mapping(config.load(test_config))

@@ -62,7 +62,7 @@ SETTINGS: dict[str, tuple[Any, Callable[[str], Any]]] = {
     "ALERT_MAIL": (True, boolean),
     "PUBLIC_URL": ("http://127.0.0.1:8000", text),
     "RETENTION_DAYS": (30, int),
-    # A complete lookup is answered again from memory for this many seconds (app.recent; 0: never).
+    # A complete lookup is answered again from memory for this many seconds (app.services.recent; 0: never).
     "LOOKUP_CACHE_S": (30.0, float),
     # Per client address (limits' syntax, ";" between limits). Lookups count pages and API together.
     "RATE_LIMIT_LOOKUP": ("30/minute;300/hour", text),

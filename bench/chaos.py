@@ -72,7 +72,7 @@ SUBSCRIBERS_PER_OUTAGE = 4
 IDLE_KILLS = 3
 # One client address does all the load: lift the per-address limits far above it (a moving window of
 # N per second keeps at most N timestamps per address, so N stays small). Every lookup asks the
-# source, the store and the predictors: one answered again from memory (app.recent) would not meet
+# source, the store and the predictors: one answered again from memory (app.services.recent) would not meet
 # the fault at all.
 OVERRIDES = {
     "PNR_LOOKUP_CACHE_S": "0",

@@ -39,7 +39,7 @@ from typing import Any
 import pymongo
 import requests
 
-from app.store import StoreUnavailable, connect
+from app.services.store import StoreUnavailable, connect
 from bench.durability_jobs import BENCH_DOMAIN, breakdown, jobs_scenario, table
 from bench.stack import running_stack, sample_pnrs
 from tests.support import REPO, Kit, MongoServer, read_env_file, wait_for

@@ -25,7 +25,7 @@ from typing import Any
 
 import pymongo
 
-from app.store import Store, connect
+from app.services.store import Store, connect
 from tests.support import BIN, REPO, MongoServer, SmtpSink, free_port, read_env_file
 
 JOB_DEADLINE_S = 120.0

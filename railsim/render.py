@@ -6,7 +6,7 @@ train-cancelled flag next to the stations, class, quota, chart state and every p
 and current status with coach and berth. Errors are that API's too: `ErrorCode` 301 for a text that
 is not a PNR, and "PNR Not found." for a PNR with no booking behind it, both with HTTP 200.
 
-Read back by the site's parser (app.sources.shapes) an answer keeps all the site shows: every
+Read back by the site's parser (app.services.sources.shapes) an answer keeps all the site shows: every
 booking and current status with its queue number, coach, berth and berth code, the waitlist type
 of a WL place and its booked quota, the journey's quota, class, stations, departure, chart state
 and cancellation. Two things a status string has no room for stay behind: the booked quota of a RAC

@@ -128,7 +128,7 @@ class PredictorPool:
 
 
 class RailwayReader:
-    """railsim's library read through the site's own parser (app.sources.shapes): the statuses and
+    """railsim's library read through the site's own parser (app.services.sources.shapes): the statuses and
     histories the site gets from a `pnr-railsim` of the same seed and era, at any moment."""
 
     def __init__(self, seed: int = SIM_SEED, era: str = "2015") -> None:
@@ -138,13 +138,13 @@ class RailwayReader:
 
     def get_status(self, pnr: str, now: dt.datetime) -> Any:
         """The PnrStatus of `pnr` as of `now`."""
-        from app.sources.shapes import to_status
+        from app.services.sources.shapes import to_status
 
         return to_status(self.railway.reply(pnr, now), pnr, now)
 
     def history(self, pnr: str, now: dt.datetime) -> list[Any]:
         """One PnrStatus per change up to `now`."""
-        from app.sources.shapes import to_status
+        from app.services.sources.shapes import to_status
         from railsim.render import confirmtkt
 
         return [to_status(confirmtkt(a), pnr, a.as_of) for a in self.railway.history(pnr, now)]

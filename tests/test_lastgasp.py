@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from support import REPO, Kit, SmtpSink, wait_for
 
-from app import orphans
+from app.alerts import orphans
 
 pytestmark = pytest.mark.integration
 
@@ -62,7 +62,7 @@ def test_supervisord_killed_is_mailed_with_its_orphans_and_the_next_start_stops_
     assert all(orphans.start_time(pid) is not None for pid in pids.values())  # alive, holding their ports
 
     # The next start, as scripts/run does it: the orphans first, then supervisord.
-    cleanup = subprocess.run([sys.executable, "-m", "app.orphans", str(kit.var)], env=kit.env, cwd=kit.root,
+    cleanup = subprocess.run([sys.executable, "-m", "app.alerts.orphans", str(kit.var)], env=kit.env, cwd=kit.root,
                              capture_output=True, text=True, timeout=120)
     assert cleanup.returncode == 0, cleanup.stderr
     assert all(orphans.start_time(pid) is None for pid in pids.values()), cleanup.stdout
@@ -84,6 +84,6 @@ def test_supervisord_killed_is_mailed_with_its_orphans_and_the_next_start_stops_
 def test_the_start_refuses_while_the_kits_supervisord_lives(kit: Kit) -> None:
     kit.start()
     wait_for(lambda: "supervisord" in orphans.load(kit.var), 60, "supervisord recorded by the listener")
-    refused = subprocess.run([sys.executable, "-m", "app.orphans", str(kit.var)], env=kit.env, cwd=kit.root,
+    refused = subprocess.run([sys.executable, "-m", "app.alerts.orphans", str(kit.var)], env=kit.env, cwd=kit.root,
                              capture_output=True, text=True, timeout=60)
     assert refused.returncode == 1 and "supervisord of this kit is running" in refused.stderr

@@ -6,7 +6,7 @@
 - `shim`: `pnr-sendmail`, the sendmail crashmail, memmon and httpok pipe to;
 - `handler`: the error-mail logging handler of the web app and the jobs.
 
-The alert listener (`pnr-alertlistener`, app/listener.py) uses the same parts. Nothing here imports
+The alert listener (`pnr-alertlistener`, app/ops/listener.py) uses the same parts. Nothing here imports
 Flask at module level: the shim runs once per mail and must start fast.
 """
 from __future__ import annotations

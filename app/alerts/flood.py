@@ -32,7 +32,8 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from .. import jsonfile
+from plumbing import jsonfile
+
 from .mail import MailSettings, complete, send_or_keep, spool
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 and once as "back" when it finishes one again.
 
 The alert listener calls `check` on every TICK_5, so a late mail goes out at most 5 s after the
-heartbeat's due time (app/heartbeats.py). Only a heartbeat of the process supervisord runs now
+heartbeat's due time (app/alerts/heartbeats.py). Only a heartbeat of the process supervisord runs now
 counts (same program, same pid, RUNNING): a job that exited or was stopped is another alert's, or
 nobody's, business. Which jobs were mailed as late is kept in var/alerts/lateness.json, so a
 restarted listener neither mails them again nor forgets their "back".
@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import heartbeats, jsonfile
-from . import flood
+from plumbing import jsonfile
+
+from . import flood, heartbeats
 from .compose import back_alert, late_alert, split_namespec
 from .mail import MailSettings
 from .process import gather, running_info

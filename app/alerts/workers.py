@@ -33,12 +33,13 @@ from typing import Any
 
 from gunicorn.glogging import Logger as GunicornLogger
 
-from .. import jsonfile
-from ..orphans import oom_kills
+from plumbing import jsonfile
+
 from ..version import of_checkout
 from . import flood
 from .flood import Alert, utc
 from .mail import MailSettings
+from .orphans import oom_kills
 
 log = logging.getLogger(__name__)
 

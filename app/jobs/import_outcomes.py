@@ -14,7 +14,7 @@ import click
 
 from predictor import realdata
 
-from ..store import get_store
+from ..services.store import get_store
 from .seed import BATCH_ROWS
 
 

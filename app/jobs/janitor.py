@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from .. import services
-from ..store import StoreUnavailable, get_store, utcnow
+from ..services.store import StoreUnavailable, get_store, utcnow
 from .loop import every_option, run_every
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ from typing import Any
 
 import click
 
-from .. import heartbeats, services
-from ..alerts import bound
+from .. import services
+from ..alerts import bound, heartbeats
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def run_every(name: str, every_s: float, iteration: Callable[[], dict[str, Any]]
     """Call `iteration` now and then every `every_s` seconds until SIGTERM/SIGINT.
 
     Error mail logged during an iteration names the job (a job adds the item with alerts.bound).
-    Each iteration's start and end are its heartbeat (app/heartbeats.py): an iteration not finished
+    Each iteration's start and end are its heartbeat (app/alerts/heartbeats.py): an iteration not finished
     by its interval plus the job's grace (PNR_JOB_GRACE_S, the trainer's PNR_TRAINER_GRACE_S) is
     mailed as late by the alert listener. `stop` is set on SIGTERM/SIGINT, for an iteration that
     waits on a child. A job that `needs_store` and runs on (not --once) first waits up to
@@ -78,7 +78,7 @@ def run_every(name: str, every_s: float, iteration: Callable[[], dict[str, Any]]
 
 def _await_store(name: str, stop: threading.Event) -> None:
     """Return once the store answers, or after STORE_START_WAIT_S (the iteration then says why)."""
-    from ..store import StoreUnavailable, get_store  # here: the outbox, which never waits, carries no pymongo
+    from ..services.store import StoreUnavailable, get_store  # here: the outbox, which never waits, carries no pymongo
 
     deadline = time.monotonic() + STORE_START_WAIT_S
     while not stop.is_set():

@@ -23,7 +23,7 @@ from predictor.model import Model, ModelFileError
 from predictor.training import learn
 
 from .. import services
-from ..store import StoreUnavailable, get_store
+from ..services.store import StoreUnavailable, get_store
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import click
 from railsim.railway import Railway
 
 from .. import services
-from ..store import get_store
+from ..services.store import get_store
 
 # One round trip per batch: each must finish well inside the client's socket timeout (at least 6 s)
 # on a server that syncs every journaled write to disk, even on a busy 2-core machine.

@@ -17,13 +17,14 @@ from typing import Any
 
 import click
 
-from .. import predictions, services
+from .. import services
 from ..alerts import MailSettings, bound
 from ..alerts.mail import complete, send_or_keep, spool
-from ..mails import change_mail, change_message_id
-from ..pnr import PnrError, PnrNotFound, PnrStatus
-from ..sources import get_source
-from ..store import Store, StoreUnavailable, get_store, status_digest, utcnow
+from ..domain.pnr import PnrError, PnrNotFound, PnrStatus
+from ..services import predictions
+from ..services.mails import change_mail, change_message_id
+from ..services.sources import get_source
+from ..services.store import Store, StoreUnavailable, get_store, status_digest, utcnow
 from .loop import every_option, run_every
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify
 from werkzeug.wrappers import Response
 
-from ..lookup import Lookup, lookup
-from ..pnr import PnrStatus, SeatStatus
+from ..domain.pnr import PnrStatus, SeatStatus
+from ..services.lookup import Lookup, lookup
 from . import openapi
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -67,7 +67,7 @@ def pnr_status(pnr: str) -> tuple[Response, int]:
                  "message": "The PNR status service is not answering right now; last_known is the newest "
                             "status we stored. Please try again in a few minutes."}
         return jsonify(error=error, last_known=lookup_json(result)), 503
-    # A lookup answered again (app.recent) is sent as the bytes it was first sent as.
+    # A lookup answered again (app.services.recent) is sent as the bytes it was first sent as.
     body = result.rendered.get("api")
     if body is None:
         body = result.rendered["api"] = jsonify(lookup_json(result)).get_data()

@@ -16,7 +16,7 @@ from markupsafe import Markup, escape
 
 from plumbing.zones import IST
 
-from ..pnr import PnrStatus, SeatStatus, StatusCode
+from ..domain.pnr import PnrStatus, SeatStatus, StatusCode
 from .filters import ist
 
 WIDTH, HEIGHT = 600, 270

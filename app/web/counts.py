@@ -25,7 +25,7 @@ import pymongo
 from limits.storage import MongoDBStorage, MovingWindowSupport, Storage
 from pymongo.errors import PyMongoError
 
-from ..store import StoreUnavailable, failure_cause
+from ..services.store import StoreUnavailable, failure_cause
 
 log = logging.getLogger(__name__)
 

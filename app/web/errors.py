@@ -8,8 +8,8 @@ from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from ..pnr import InvalidPnr, PnrNotFound, SourceUnavailable
-from ..store import StoreUnavailable
+from ..domain.pnr import InvalidPnr, PnrNotFound, SourceUnavailable
+from ..services.store import StoreUnavailable
 from .budget import TooManyLookups
 from .tracking import TrackingUnavailable
 

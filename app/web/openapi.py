@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..pnr import JourneyClass, StatusCode
+from ..domain.pnr import JourneyClass, StatusCode
 
 VERSION = "1.0.0"
 

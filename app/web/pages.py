@@ -14,17 +14,17 @@ from flask import Blueprint, Flask, current_app, redirect, render_template, requ
 from flask.blueprints import BlueprintSetupState
 from werkzeug.wrappers import Response
 
-from ..lookup import lookup
-from ..mails import PNR_PATH
-from ..pnr import PnrError, validate_pnr
-from ..predictions import (
+from ..domain.pnr import PnrError, validate_pnr
+from ..services.lookup import lookup
+from ..services.mails import PNR_PATH
+from ..services.predictions import (
     LIKELY_MIN_P,
     UNLIKELY_BELOW_P,
     PredictorUnavailable,
     get_predictor,
 )
-from ..sources import get_source
-from ..store import StoreUnavailable, get_store, utcnow
+from ..services.sources import get_source
+from ..services.store import StoreUnavailable, get_store, utcnow
 from . import api, chart, filters, security, tracking
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,8 @@ from flask import Blueprint, current_app, render_template, request
 from werkzeug.exceptions import BadRequest
 
 from ..alerts import MailSettings, deliver
-from ..mails import (
+from ..domain.pnr import PnrStatus, validate_pnr
+from ..services.mails import (
     CONFIRM_PATH,
     CONFIRM_SALT,
     UNSUBSCRIBE_PATH,
@@ -22,9 +23,8 @@ from ..mails import (
     confirmation_mail,
     read_link,
 )
-from ..pnr import PnrStatus, validate_pnr
-from ..sources import get_source
-from ..store import Store, StoreUnavailable, get_store, utcnow
+from ..services.sources import get_source
+from ..services.store import Store, StoreUnavailable, get_store, utcnow
 from .security import is_email, mask_email
 
 log = logging.getLogger(__name__)

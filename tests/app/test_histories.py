@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from app.histories import HistoryCache
-from app.pnr import JourneyClass, Passenger, PnrStatus, SeatStatus, StatusCode
+from app.domain.pnr import JourneyClass, Passenger, PnrStatus, SeatStatus, StatusCode
+from app.services.histories import HistoryCache
 
 NOW = dt.datetime(2026, 11, 20, 6, 0, tzinfo=dt.UTC)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from alertkit import mail_settings
 
 from app.alerts.mail import MailSettings
-from app.listener import Listener, run
+from app.ops.listener import Listener, run
 
 
 def settings_for(port: int, var: Path, digest_s: float = 300.0) -> MailSettings:

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from app.pnr import (
+from app.domain.pnr import (
     InvalidPnr,
     JourneyClass,
     Passenger,

@@ -13,8 +13,8 @@ import pytest
 from pymongo import monitoring
 from support import MongoServer, over_quota, wait_for
 
-from app.pnr import JourneyClass, Passenger, PnrStatus, SeatStatus, StatusCode
-from app.store import Store, StoreUnavailable, connect, retention, status_digest
+from app.domain.pnr import JourneyClass, Passenger, PnrStatus, SeatStatus, StatusCode
+from app.services.store import Store, StoreUnavailable, connect, retention, status_digest
 
 NOW = dt.datetime(2026, 11, 20, 6, 0, tzinfo=dt.UTC)
 ACKNOWLEDGED_BEFORE_KILL = 300

@@ -35,7 +35,7 @@ def test_nothing_is_kept_outside_supervisord_or_for_ctrl_c(tmp_path: Path, env: 
 
 def test_create_app_keeps_the_last_words_of_a_failed_start(tmp_path: Path) -> None:
     """Installed first thing in create_app, so any failure while building the app is kept."""
-    fail_in_init = "import app.logs; app.logs.init_app = lambda app: 1 / 0; from app import create_app; create_app()"
+    fail_in_init = "import app.web.logs; app.web.logs.init_app = lambda app: 1 / 0; from app import create_app; create_app()"
     result = run(fail_in_init, tmp_path, SUPERVISOR_PROCESS_NAME="outbox")
     assert result.returncode == 1
     words = (tmp_path / "lastwords" / "outbox.txt").read_text()

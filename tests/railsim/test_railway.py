@@ -1,6 +1,6 @@
 """The Railway as the server, the jobs and the tests use it: lookups, histories, samples, outcome rows.
 
-Statuses are read back from railsim's JSON with the site's own parser (app.sources.shapes), as the site reads them."""
+Statuses are read back from railsim's JSON with the site's own parser (app.services.sources.shapes), as the site reads them."""
 import datetime as dt
 import itertools
 import json
@@ -9,8 +9,8 @@ import random
 import numpy as np
 import pytest
 
-from app.pnr import InvalidPnr, PnrNotFound, PnrStatus, StatusCode, parse_status, validate_pnr
-from app.sources.shapes import to_status
+from app.domain.pnr import InvalidPnr, PnrNotFound, PnrStatus, StatusCode, parse_status, validate_pnr
+from app.services.sources.shapes import to_status
 from railsim import pnrs
 from railsim.demand import train_date_load
 from railsim.railway import Railway

@@ -2,8 +2,8 @@
 import datetime as dt
 import json
 
-from app.pnr import StatusCode
-from app.sources.shapes import detect_shape, to_status
+from app.domain.pnr import StatusCode
+from app.services.sources.shapes import detect_shape, to_status
 from railsim.railway import Railway
 from railsim.render import Answer, Seat, confirmtkt
 
@@ -18,7 +18,7 @@ def _seat_facts(seat: Seat, booking: bool) -> tuple[object, ...]:
 
 
 def _parsed_facts(seat: object, code: str, booking: bool) -> tuple[object, ...]:
-    s = seat  # app.pnr.SeatStatus
+    s = seat  # app.domain.pnr.SeatStatus
     wl_type = s.waitlist_type if code == "WL" else None  # type: ignore[attr-defined]
     quota = s.quota if booking and code in ("WL", "CNF") and s.coach else None  # type: ignore[attr-defined]
     return (s.code.value, s.position, s.coach, s.berth, s.berth_code, wl_type, quota)  # type: ignore[attr-defined]

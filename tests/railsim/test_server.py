@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from support import BIN, Railsim, free_port
 
-from app.pnr import InvalidPnr, PnrNotFound
-from app.sources.shapes import to_status
+from app.domain.pnr import InvalidPnr, PnrNotFound
+from app.services.sources.shapes import to_status
 from railsim.railway import Railway
 
 SEED = 2013

@@ -14,11 +14,10 @@ from alertkit import mail_settings
 from flask import Flask
 from support import free_port, over_quota
 
-from app import logs
 from app.alerts import MailHandler, bound, flush, init_app
 from app.alerts.mail import MailSettings
-from app.store import StoreUnavailable, connect
-from app.web import errors
+from app.services.store import StoreUnavailable, connect
+from app.web import errors, logs
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +81,7 @@ def test_a_thousand_identical_errors_make_one_mail_and_one_digest(smtp_sink, tmp
 def _subscribe_as_a_lookup_would(store: Any) -> None:
     try:
         store.subscribe("2412345678", "someone@example.in", dt.date(2027, 1, 20))
-    except StoreUnavailable as exc:  # as app.lookup logs it
+    except StoreUnavailable as exc:  # as app.services.lookup logs it
         log.error("store unavailable, PNR %s shown without history or tracking: %s", "2412345678", exc)
 
 

@@ -13,7 +13,7 @@ from alertkit import mail_settings
 from support import free_port
 
 from app.alerts.outside import Pinger
-from app.listener import Listener
+from app.ops.listener import Listener
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from support import REPO, JobRunner
 from app import create_app
 from app.jobs.refit import MIN_STORED_ROWS, held_out, train_once, training_rows
 from app.jobs.seed import BATCH_ROWS
-from app.store import get_store
+from app.services.store import get_store
 from predictor.clearing_fit import is_real
 from predictor.model import Model
 from predictor.synthetic import reference_model, simulate_rows

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from app.pnr import (
+from app.domain.pnr import (
     InvalidPnr,
     JourneyClass,
     PnrError,
@@ -20,9 +20,9 @@ from app.pnr import (
     StatusCode,
     parse_status,
 )
-from app.sources import Source
-from app.sources.http import HttpSource
-from app.sources.shapes import expected_chart_time
+from app.services.sources import Source
+from app.services.sources.http import HttpSource
+from app.services.sources.shapes import expected_chart_time
 
 # `fake_api` (tests/app/sources/conftest.py) is a FakeApi: answer(pnr, *replies), asked(pnr), requests.
 API_KEY = "s3cr3t/K3Y+9f2"  # '/' and '+' make the URL carry it quoted: both forms must stay hidden

@@ -8,10 +8,10 @@ import pytest
 from support import Railsim
 
 from app import config
-from app.pnr import PnrNotFound, SourceUnavailable, StatusCode
-from app.sources import make_source
-from app.sources.http import HttpSource
-from app.sources.railsim import RailsimSource
+from app.domain.pnr import PnrNotFound, SourceUnavailable, StatusCode
+from app.services.sources import make_source
+from app.services.sources.http import HttpSource
+from app.services.sources.railsim import RailsimSource
 from railsim.railway import Railway
 
 

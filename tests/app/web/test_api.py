@@ -7,7 +7,7 @@ import pytest
 from flask import Flask
 from sitekit import SiteFactory, utcnow, waitlisted_pnrs
 
-from app.pnr import PnrNotFound
+from app.domain.pnr import PnrNotFound
 
 
 def unknown_pnr(site: Flask) -> str:

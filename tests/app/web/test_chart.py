@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import xml.etree.ElementTree as ET
 
-from app.pnr import JourneyClass, Passenger, PnrStatus, SeatStatus, StatusCode
+from app.domain.pnr import JourneyClass, Passenger, PnrStatus, SeatStatus, StatusCode
 from app.web.chart import HEIGHT, WIDTH, history_svg
 
 SVG = "{http://www.w3.org/2000/svg}"

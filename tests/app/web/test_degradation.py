@@ -26,11 +26,11 @@ from sitekit import (
 )
 from support import MongoServer, Railsim, SmtpSink, over_quota, wait_for
 
-from app.pnr import PnrStatus
+from app.domain.pnr import PnrStatus
 
 PNR = "2412345678"
 ALERT_TO = "oncall@pnr.test"
-# Every lookup here asks its dependencies afresh: one answered again from app.recent would not meet
+# Every lookup here asks its dependencies afresh: one answered again from app.services.recent would not meet
 # the fault at all (tests/app/test_recent.py shows that, and that a fault is never kept).
 FRESH = {"LOOKUP_CACHE_S": 0}
 
@@ -209,7 +209,7 @@ def test_a_store_refusing_writes_is_an_error_even_when_every_lookup_is_answered_
     """Lookups of known statuses write nothing, and repeats are answered from memory: the quota
     outage would reach nobody until a visitor subscribed. A lookup checks the store's writes every
     WRITE_CHECK_S; the visitor's answer is untouched."""
-    from app.lookup import WRITE_CHECK_S
+    from app.services.lookup import WRITE_CHECK_S
 
     site = make_site(MONGO_URI=mongo_server.uri, LOOKUP_CACHE_S=3600)
     client = site.test_client()

@@ -8,8 +8,8 @@ from flask import Flask
 from pymongo import monitoring
 from sitekit import SiteFactory, utcnow, waitlisted_pnrs
 
-from app.lookup import Lookup, lookup
-from app.store import Store, status_digest
+from app.services.lookup import Lookup, lookup
+from app.services.store import Store, status_digest
 
 WRITE_COMMANDS = {"insert", "update", "delete", "findAndModify"}
 

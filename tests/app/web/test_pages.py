@@ -8,8 +8,8 @@ from flask import Flask, render_template
 from markupsafe import escape
 from sitekit import utcnow, waitlisted_pnrs
 
-from app.lookup import lookup
-from app.predictions import band
+from app.services.lookup import lookup
+from app.services.predictions import band
 from app.web.chart import history_svg
 from app.web.filters import pct
 

@@ -8,8 +8,8 @@ import signal
 from flask import Flask
 from sitekit import FailingApi, PredictorPool, RailwayReader, SiteFactory, confirmtkt_reply, utcnow, waitlisted_pnrs
 
-from app.lookup import Lookup
-from app.recent import RecentLookups
+from app.services.lookup import Lookup
+from app.services.recent import RecentLookups
 
 PNR = "2412345678"
 

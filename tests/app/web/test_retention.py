@@ -8,7 +8,7 @@ from sitekit import csrf_token, links, mails_to, utcnow, waitlisted_pnrs
 from support import SmtpSink, wait_for
 
 from app.jobs import janitor
-from app.store import get_store
+from app.services.store import get_store
 
 
 def subscribe(site: Flask, sink: SmtpSink, pnr: str, address: str, confirm: bool) -> None:

@@ -16,7 +16,7 @@ from sitekit import SiteFactory, as_environment, csrf_token, links, mails_to, si
 from support import BIN, REPO, MongoServer, SmtpSink, wait_for
 
 from app.jobs import tracker
-from app.mails import CONFIRM_SALT
+from app.services.mails import CONFIRM_SALT
 
 ADDRESS = "Rahul.Sharma@example.in"
 MAIL_DEADLINE_S = 10.0
@@ -86,7 +86,7 @@ def test_double_opt_in_then_a_mail_on_change_and_a_last_one_with_the_final_resul
     assert run_tracker(site, after_chart + dt.timedelta(days=1))["polled"] == 0
     assert len(mails_to(smtp_sink, ADDRESS)) == 3
     with site.app_context():
-        from app.store import get_store
+        from app.services.store import get_store
 
         assert get_store().pnrs_to_track() == []
 

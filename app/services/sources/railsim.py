@@ -11,7 +11,7 @@ import datetime as dt
 import urllib.parse
 from typing import Any
 
-from ..pnr import PnrError, PnrStatus, SourceUnavailable, validate_pnr
+from ...domain.pnr import PnrError, PnrStatus, SourceUnavailable, validate_pnr
 from . import shapes
 from .http import HttpSource
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from predictor.client import PredictorClient, PredictorUnavailable
 
-from . import services
-from .pnr import PnrStatus, StatusCode
+from .. import services
+from ..domain.pnr import PnrStatus, StatusCode
 
 log = logging.getLogger(__name__)
 

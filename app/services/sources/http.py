@@ -1,6 +1,6 @@
 """A real PNR-status JSON API as a status source: URL building, retries, and error mapping.
 
-The reply shapes are read by `app.sources.shapes`; this module owns the transport. Transient
+The reply shapes are read by `app.services.sources.shapes`; this module owns the transport. Transient
 failures (timeouts, connection errors, HTTP 5xx and 429) are retried a bounded number of times with
 a short backoff; everything else fails at once. The API key is kept out of every log line and
 exception message, including urllib3's debug lines that print request URLs.
@@ -17,7 +17,7 @@ from typing import Any
 
 import requests
 
-from ..pnr import PnrError, PnrStatus, SourceUnavailable, validate_pnr
+from ...domain.pnr import PnrError, PnrStatus, SourceUnavailable, validate_pnr
 from . import shapes
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ supervisord sees nothing; its heartbeat stops instead.
 Each job's loop (app/jobs/loop.py) writes var/run/heartbeats/<program>.json when an iteration starts
 and when it ends: its pid, its interval and grace, when the iteration running now must have
 finished by (`due_at`), and the last finished iteration (time, seconds, items). The alert listener
-reads them every TICK_5 (app/alerts/lateness.py). Written whole (app/jsonfile.py). Standard library
+reads them every TICK_5 (app/alerts/lateness.py). Written whole (plumbing/jsonfile.py). Standard library
 only: the listener imports it.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from . import jsonfile
+from plumbing import jsonfile
 
 
 def folder(var_dir: Path | str) -> Path:

@@ -9,7 +9,7 @@ listener covers everything else, so that every exit of every program is reported
 - PROCESS_STATE_FATAL: supervisord gave up starting it;
 - PROCESS_STATE_RUNNING and the ends of processes: recorded in var/run/programs.json, so that when
   supervisord dies without a clean shutdown (this listener reads end-of-file) a last gasp names
-  the programs it orphaned, and the next start stops them (app/orphans.py);
+  the programs it orphaned, and the next start stops them (app/alerts/orphans.py);
 - TICK_5: PNR_HEARTBEAT_URL is pinged when due (app/alerts/outside.py), digests whose
   flood-control window ended (and a quiet window's summary) are mailed, episodes whose program is
   RUNNING and stable again get their "resolved", and jobs whose heartbeat is overdue
@@ -34,11 +34,10 @@ from supervisor import childutils
 
 from plumbing import logs
 
-from . import orphans
-from .alerts import flood, lateness, outside
-from .alerts.compose import lastgasp_alert, process_alert
-from .alerts.mail import MailSettings, alert_settings_from_env, settings_for_command
-from .alerts.process import gather, rpc_from_env, running_info
+from ..alerts import flood, lateness, orphans, outside
+from ..alerts.compose import lastgasp_alert, process_alert
+from ..alerts.mail import MailSettings, alert_settings_from_env, settings_for_command
+from ..alerts.process import gather, rpc_from_env, running_info
 
 log = logging.getLogger(__name__)
 

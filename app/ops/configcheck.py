@@ -5,7 +5,7 @@ a restart fails, with the old configuration still running. This reads etc/pnr.en
 supervisor file with those settings the way supervisord expands them, then the kit's own settings
 the way its processes coerce them, and names the file, line and setting of each problem.
 
-    python -m app.configcheck [ROOT]     exit 0: fine; exit 2: problems, one per line
+    python -m app.ops.configcheck [ROOT]     exit 0: fine; exit 2: problems, one per line
 """
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from pathlib import Path
 
 from supervisor.options import ServerOptions
 
-from . import config
-from .sources import make_source
+from .. import config
+from ..services.sources import make_source
 
 ENV_FILE = Path("etc") / "pnr.env"
 ENV_EXAMPLE = Path("etc") / "pnr.env.example"

@@ -5,7 +5,7 @@ restarted since supervisord started, how much memory and CPU it (with its childr
 workers) uses, and why it last exited. The state comes from supervisord's XML-RPC, the restarts
 and the last exit from supervisord's own log, the memory and CPU from /proc.
 
-    python -m app.ctlstatus ROOT [--json]
+    python -m app.ops.ctlstatus ROOT [--json]
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .alerts.process import EXITED, SPAWNED, rpc_at
+from ..alerts.process import EXITED, SPAWNED, rpc_at
 
 SOCKET = Path("var") / "run" / "supervisor.sock"
 MAIN_LOG = Path("var") / "log" / "supervisord.log"

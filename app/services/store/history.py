@@ -14,7 +14,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from plumbing.zones import utcnow
 
-from ..pnr import PnrStatus
+from ...domain.pnr import PnrStatus
 from .core import StoreCore
 from .errors import mapped_errors
 
@@ -104,7 +104,7 @@ class History(StoreCore):
         """After new snapshots: the PNR's document (retention, journey) and a new history version.
 
         Written after the snapshots, so that whoever reads a version and then the history never
-        holds a history older than the version says (app.histories relies on it).
+        holds a history older than the version says (app.services.histories relies on it).
         """
         now, version = utcnow(), str(ObjectId())
         self.db.pnrs.update_one(

@@ -17,9 +17,10 @@ import socket
 import time
 from typing import Any
 
-from . import predictions, services
+from .. import services
+from ..domain.pnr import PnrError, PnrStatus, SourceUnavailable, validate_pnr
+from . import predictions
 from .histories import HistoryCache
-from .pnr import PnrError, PnrStatus, SourceUnavailable, validate_pnr
 from .recent import RecentLookups
 from .sources import get_source
 from .store import StoreUnavailable, get_store, utcnow
@@ -27,7 +28,7 @@ from .store import StoreUnavailable, get_store, utcnow
 log = logging.getLogger(__name__)
 
 PREDICTION_UNAVAILABLE = "prediction unavailable right now, retrying"
-# A lookup of a status already stored writes nothing, and one answered from memory (app.recent) does
+# A lookup of a status already stored writes nothing, and one answered from memory (app.services.recent) does
 # not touch the store at all: a store that refuses writes (over quota, the original outage) would go
 # unnoticed until a visitor subscribes. So every WRITE_CHECK_S a worker's next lookup also writes its
 # heartbeat (Store.beat), and a refusal is an error mailed to on-call, naming the cause.
@@ -45,7 +46,7 @@ class Lookup:
     history: list[PnrStatus] = dataclasses.field(default_factory=list)
     store_error: str | None = None
     source_error: str | None = None
-    # Representations a view made of this lookup (the API's JSON body), kept with it by app.recent.
+    # Representations a view made of this lookup (the API's JSON body), kept with it by app.services.recent.
     rendered: dict[str, bytes] = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -63,7 +64,7 @@ def lookup(text: str, now: dt.datetime | None = None) -> Lookup:
     """Look a PNR up; raises InvalidPnr, PnrNotFound, or SourceUnavailable with nothing stored.
 
     A lookup of now (no `now` given) may be a complete one made in the last LOOKUP_CACHE_S
-    seconds (app.recent); a lookup of a given time is always made afresh.
+    seconds (app.services.recent); a lookup of a given time is always made afresh.
     """
     pnr = validate_pnr(text)
     _check_writes()
@@ -106,7 +107,7 @@ def _record(status: PnrStatus, now: dt.datetime) -> tuple[list[PnrStatus], str |
     """Store the status if it is new (seeding the history on a first lookup); the history, or the store's error.
 
     A status the store already holds costs one small read (the history's version) and no write;
-    the history parsed at that version is reused (app.histories).
+    the history parsed at that version is reused (app.services.histories).
     """
     try:
         histories = get_histories()

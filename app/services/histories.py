@@ -2,7 +2,7 @@
 
 Every lookup shows the PNR's stored history. Reading and parsing it (tens of snapshots) costs more
 than the rest of a lookup, yet it changes only when a new status is stored, and each new status
-gives the PNR a new `history_version` in the store (app.store). So a lookup still asks the store,
+gives the PNR a new `history_version` in the store (app.services.store). So a lookup still asks the store,
 every time, for that one small field, and reuses the history it parsed before when the version is
 the same and the status it just got from the source is already in that history. A store outage,
 or a snapshot stored by another worker or by the tracker, therefore shows on the very next lookup:
@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from .pnr import PnrStatus
+from ..domain.pnr import PnrStatus
 
 # A PNR's history is typically 10-60 snapshots of a few hundred bytes parsed: a few MB at most.
 MAX_PNRS = 256

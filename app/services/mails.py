@@ -15,8 +15,8 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from plumbing.zones import IST
 
-from . import services
-from .pnr import PnrStatus, StatusCode
+from .. import services
+from ..domain.pnr import PnrStatus, StatusCode
 
 # The site's addresses the mails link to (app/web routes them, with the PNR or <signed> after).
 PNR_PATH = "/pnr/"

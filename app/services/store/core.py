@@ -5,7 +5,7 @@ import datetime as dt
 
 import pymongo
 
-from ..pnr import PnrStatus
+from ...domain.pnr import PnrStatus
 from .errors import mapped_errors
 
 RETENTION_AFTER_JOURNEY_DAYS = 30

@@ -6,8 +6,8 @@ their ports, and the next start fails ("Exited too quickly": address in use). Th
 records every process supervisord reports RUNNING (pid and kernel start time, so a reused pid is not
 taken for it) in var/run/programs.json, and supervisord's own pid. When its stdin reaches
 end-of-file, supervisord is gone without a clean shutdown (a clean one stops the listeners itself):
-it mails a last gasp naming the programs still alive (app/listener.py). `scripts/run` calls
-`python -m app.orphans VAR_DIR` before starting supervisord: the recorded processes still alive are
+it mails a last gasp naming the programs still alive (app/ops/listener.py). `scripts/run` calls
+`python -m app.alerts.orphans VAR_DIR` before starting supervisord: the recorded processes still alive are
 stopped (their process groups: gunicorn's workers with their master), and one mail says so.
 
 Standard library only, plus the kit's mail pipeline for that one mail.
@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import jsonfile
+from plumbing import jsonfile
 
 STOP_DEADLINE_S = 30.0
 # The kit's listeners read the same end-of-file and exit by themselves: not orphans to name.
@@ -111,11 +111,11 @@ def stop(orphans: dict[str, int], deadline_s: float = STOP_DEADLINE_S) -> dict[s
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m app.orphans VAR_DIR`: stop what an earlier supervisord left running; 0 unless
+    """`python -m app.alerts.orphans VAR_DIR`: stop what an earlier supervisord left running; 0 unless
     supervisord of the same kit is still alive (then 1: nothing to start)."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m app.orphans VAR_DIR", file=sys.stderr)
+        print("usage: python -m app.alerts.orphans VAR_DIR", file=sys.stderr)
         return 2
     var_dir = Path(args[0])
     records = load(var_dir)
@@ -137,9 +137,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _mail(var_dir: Path, ended: dict[str, str]) -> None:
-    from .alerts import flood
-    from .alerts.compose import orphans_alert
-    from .alerts.mail import settings_for_command
+    from . import flood
+    from .compose import orphans_alert
+    from .mail import settings_for_command
 
     settings = settings_for_command("orphans")
     if settings is None:

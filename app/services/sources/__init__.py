@@ -5,9 +5,9 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from .. import services
-from ..config import SettingsError
-from ..pnr import PnrStatus
+from ... import services
+from ...config import SettingsError
+from ...domain.pnr import PnrStatus
 
 
 class Source(Protocol):

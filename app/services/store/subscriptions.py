@@ -9,7 +9,7 @@ import pymongo
 
 from plumbing.zones import utcnow
 
-from ..pnr import PnrStatus
+from ...domain.pnr import PnrStatus
 from .core import StoreCore
 from .errors import StoreUnavailable, mapped_errors
 from .history import status_digest

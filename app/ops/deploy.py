@@ -18,7 +18,7 @@ whatever had already moved, and mails why (through `pnr-sendmail`, as every aler
 go back too. Ready means as ready as before: if /readyz was 503 before the deploy (a predictor
 down, say), the new version must answer it, not make it 200.
 
-    python -m app.deploy ROOT [REV] [--deadline SECONDS]
+    python -m app.ops.deploy ROOT [REV] [--deadline SECONDS]
 """
 from __future__ import annotations
 
@@ -39,9 +39,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from .alerts.process import rpc_at
+from ..alerts.process import rpc_at
+from ..version import of_checkout
 from .configcheck import ENV_FILE
-from .version import of_checkout
 
 NOT_RESTARTED = frozenset({"db", "mailsink", "web", "predictor"})  # not the kit's code, or moved by their own step
 IN_A_ROW = 6  # consecutive /readyz answers naming the new version: two web workers, three times over

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
-from ..pnr import (
+from ...domain.pnr import (
     QUOTA_BY_WAITLIST_TYPE,
     InvalidPnr,
     Passenger,

@@ -10,7 +10,7 @@ import pymongo
 
 from plumbing.zones import utcnow
 
-from .. import services
+from ... import services
 from .errors import SERVER_ERRORS, StoreUnavailable, failure_cause
 from .history import History, status_digest
 from .outcomes import Outcomes

@@ -12,7 +12,7 @@ import contextvars
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
-from . import config as settings
+from .. import config as settings
 
 
 class Services:
