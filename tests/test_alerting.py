@@ -309,6 +309,9 @@ def _memory_cgroup(limit_bytes: int) -> Path:
     return group
 
 
+# The kernel's OOM kill count is host-wide: a last gasp that reads it moving blames the OOM killer
+# (tests/test_lastgasp.py), so the two never run at the same time (scripts/test: --dist loadgroup).
+@pytest.mark.xdist_group("host_oom_kill_count")
 def test_a_worker_past_its_memory_cgroup_is_mailed_as_killed_by_the_oom_killer(kits, tmp_path: Path, smtp_sink) -> None:
     """A real OOM kill: one worker moved into a 64 MiB memory cgroup, then asked to allocate 256 MB."""
     group = _memory_cgroup(64 * 2**20)

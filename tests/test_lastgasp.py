@@ -40,6 +40,8 @@ def all_running(kit: Kit) -> bool:
     return PROGRAMS <= {n for n, (s, _) in kit.states().items() if s == "RUNNING"}
 
 
+# Not beside the OOM test (tests/test_alerting.py): its kill moves the host-wide count this reads.
+@pytest.mark.xdist_group("host_oom_kill_count")
 def test_supervisord_killed_is_mailed_with_its_orphans_and_the_next_start_stops_them(kit: Kit, smtp_sink: SmtpSink) -> None:
     kit.start()
     wait_for(lambda: all_running(kit), 60, "every program RUNNING", interval_s=0.5)
