@@ -1,6 +1,7 @@
 """A real PNR-status JSON API as a status source: URL building, retries, and error mapping.
 
-The reply shapes are read by `app.services.sources.shapes`; this module owns the transport. Transient
+The reply shapes are read by `app.services.sources.shapes`; this module owns the transport, on
+urllib3 alone (requests would add 4 MiB to every web worker for nothing the site uses). Transient
 failures (timeouts, connection errors, HTTP 5xx and 429) are retried a bounded number of times with
 a short backoff; everything else fails at once. The API key is kept out of every log line and
 exception message, including urllib3's debug lines that print request URLs.
@@ -8,6 +9,7 @@ exception message, including urllib3's debug lines that print request URLs.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import re
 import time
@@ -15,7 +17,8 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
-import requests
+import urllib3
+from urllib3 import exceptions as http_errors
 
 from ...domain.pnr import PnrError, PnrStatus, SourceUnavailable, validate_pnr
 from . import shapes
@@ -87,10 +90,11 @@ class HttpSource:
         self._secrets = {s for s in (self._api_key, urllib.parse.quote(self._api_key, safe="")) if s}
         self._timeout_s, self._retries, self._backoff_s = timeout_s, retries, backoff_s
         self.shape = shape
-        self._session = requests.Session()
-        self._session.headers.update(headers or {})
+        self._headers = {"Accept": "application/json", **(headers or {})}
         if key_header:
-            self._session.headers[key_header] = self._api_key
+            self._headers[key_header] = self._api_key
+        # Connections are kept per host and reused; no retries or redirects below _fetch's own.
+        self._pool = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(total=timeout_s))
         _URL_LOG_FILTER.secrets |= self._secrets
         for name in URL_LOGGERS:
             logging.getLogger(name).addFilter(_URL_LOG_FILTER)  # no-op when already added
@@ -113,7 +117,7 @@ class HttpSource:
 
     def close(self) -> None:
         """Close the pooled connections."""
-        self._session.close()
+        self._pool.clear()
 
     def __enter__(self) -> HttpSource:
         return self
@@ -137,22 +141,22 @@ class HttpSource:
     def _attempt(self, url: str) -> _Reply | str:
         """One request: the reply, or the transient cause of its failure (permanent ones raise)."""
         try:
-            response = self._session.get(url, timeout=self._timeout_s)
-        except requests.Timeout:
-            return f"no answer within {self._timeout_s:g} s"
-        except requests.ConnectionError as exc:
+            response = self._pool.request("GET", url, headers=self._headers, redirect=False)
+        except (http_errors.NewConnectionError, http_errors.ProtocolError, http_errors.SSLError) as exc:
+            # First: urllib3 counts a refused connection (NewConnectionError) among its timeouts.
             return f"cannot connect: {_reason(exc, self._secrets)}"
-        except requests.RequestException as exc:
+        except http_errors.TimeoutError:
+            return f"no answer within {self._timeout_s:g} s"
+        except http_errors.HTTPError as exc:
             raise SourceUnavailable(f"the status API request failed: {_reason(exc, self._secrets)}") from None
-        with response:
-            if response.status_code == 429 or response.status_code >= 500:
-                return f"HTTP {response.status_code} {response.reason or ''}".rstrip()
-            if not 200 <= response.status_code < 300:
-                raise SourceUnavailable(f"the status source answered HTTP {response.status_code} {response.reason}")
-            try:
-                return _Reply(response.json())
-            except ValueError:
-                raise SourceUnavailable("the status source sent malformed JSON") from None
+        if response.status == 429 or response.status >= 500:
+            return f"HTTP {response.status} {response.reason or ''}".rstrip()
+        if not 200 <= response.status < 300:
+            raise SourceUnavailable(f"the status source answered HTTP {response.status} {response.reason}")
+        try:
+            return _Reply(json.loads(response.data))
+        except ValueError:
+            raise SourceUnavailable("the status source sent malformed JSON") from None
 
 
 class _Reply:
