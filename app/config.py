@@ -41,6 +41,12 @@ SETTINGS: dict[str, tuple[Any, Callable[[str], Any]]] = {
     "HTTP_API_KEY": ("", text),
     "HTTP_TIMEOUT_S": (5.0, float),
     "HTTP_RETRIES": (2, int),
+    # The host's budget for the status API, shared by every worker and job (app/services/sources/guard.py).
+    "UPSTREAM_CAP": (64, int),
+    "UPSTREAM_DEADLINE_S": (4.0, float),
+    "UPSTREAM_SHARE_S": (1.0, float),
+    "UPSTREAM_BREAKER_FAILURES": (5, int),
+    "UPSTREAM_BREAKER_OPEN_S": (10.0, float),
     "HTTP_SHAPE": ("auto", text),
     "HTTP_PATH_TEMPLATE": ("/pnr-status/pnr/{pnr}/apikey/{key}/", text),
     "HTTP_KEY_HEADER": ("", text),

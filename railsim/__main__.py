@@ -30,6 +30,8 @@ class Settings:
     path_template: str
     access_log: bool
     log_level: str
+    latency_ms: float = 0.0
+    hang_share: float = 0.0
 
 
 def parse_settings(argv: Sequence[str] | None) -> Settings:
@@ -43,14 +45,21 @@ def parse_settings(argv: Sequence[str] | None) -> Settings:
                         help=f"the status path, with {{pnr}} and {{key}} (default {DEFAULT_PATH_TEMPLATE})")
     parser.add_argument("--access-log", action="store_true", help="log every request (off by default)")
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="every status answer waits this long (default 0)")
+    parser.add_argument("--hang-share", type=float, default=0.0,
+                        help="share of status answers that hang for a minute, from 0 to 1 (default 0)")
     args = parser.parse_args(argv)
     if not 0 <= args.port <= MAX_PORT:
         parser.error(f"--port must be from 0 to {MAX_PORT}, not {args.port}")
+    if args.latency_ms < 0 or not 0 <= args.hang_share <= 1:
+        parser.error(f"--latency-ms must not be negative and --hang-share must be from 0 to 1, "
+                     f"not {args.latency_ms:g} and {args.hang_share:g}")
     try:
         path_pattern(args.path_template)
     except ValueError as exc:
         parser.error(str(exc))
-    return Settings(args.host, args.port, args.seed, args.era, args.path_template, args.access_log, args.log_level)
+    return Settings(args.host, args.port, args.seed, args.era, args.path_template, args.access_log, args.log_level,
+                    args.latency_ms, args.hang_share)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -65,7 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         server = RailsimServer(Railway(settings.seed, settings.era), settings.host, settings.port,
-                               settings.path_template, settings.access_log)
+                               settings.path_template, settings.access_log, settings.latency_ms / 1000,
+                               settings.hang_share)
     except OSError as exc:
         print(f"pnr-railsim: cannot listen on {settings.host}:{settings.port}: {exc}", file=sys.stderr)
         return 2

@@ -9,6 +9,10 @@ Statuses are as of the wall clock. `?at=<ISO 8601 time>` asks for another moment
 tests' and demos' way to look past the next change or the chart; a real status API has no such
 thing, and the site sends it only to railsim. Any API key is accepted: there is nothing to meter.
 A request railsim cannot read gets a 4xx JSON error and the server goes on serving.
+
+`--latency-ms` and `--hang-share` (PNR_SIM_LATENCY_MS, PNR_SIM_HANG_SHARE) make the status route
+behave like a real API: every answer waits that long, and that share of them hangs for HANG_S, so
+anyone can watch the site under a slow upstream on one machine.
 """
 from __future__ import annotations
 
@@ -17,8 +21,10 @@ import datetime as dt
 import http.server
 import json
 import logging
+import random
 import re
 import threading
+import time
 import urllib.parse
 from typing import Any
 
@@ -33,6 +39,7 @@ HISTORY_PREFIX = "/history/"
 MAX_SAMPLE_PNRS = 50
 SHUTDOWN_POLL_S = 0.1
 JSON_TYPE = "application/json"
+HANG_S = 60.0
 
 
 class BadRequest(ValueError):
@@ -66,6 +73,15 @@ class Api:
 
     railway: Railway
     pattern: re.Pattern[str]
+    latency_s: float = 0.0
+    hang_share: float = 0.0
+
+    def _delay(self) -> None:
+        """A real API's wait: latency_s, or HANG_S for hang_share of the answers."""
+        if self.hang_share and random.random() < self.hang_share:  # noqa: S311 - a demo's dice
+            time.sleep(HANG_S)
+        elif self.latency_s:
+            time.sleep(self.latency_s)
 
     def answer(self, target: str) -> tuple[int, Any]:
         """The reply to a GET of `target` (path and query)."""
@@ -84,6 +100,7 @@ class Api:
         found = self.pattern.fullmatch(path)
         if found is None:
             return 404, {"error": f"no such resource: {path}"}
+        self._delay()
         return 200, self.railway.reply(found["pnr"], parse_time(query))
 
     def _history(self, pnr: str, now: dt.datetime) -> tuple[int, Any]:
@@ -155,9 +172,9 @@ class RailsimServer:
     """A threading HTTP server around one Railway; `serve` blocks until `stop`."""
 
     def __init__(self, railway: Railway, host: str, port: int, path_template: str = DEFAULT_PATH_TEMPLATE,
-                 access_log: bool = False) -> None:
-        handler = type("RailsimHandler", (Handler,), {"api": Api(railway, path_pattern(path_template)),
-                                                      "access_log": access_log})
+                 access_log: bool = False, latency_s: float = 0.0, hang_share: float = 0.0) -> None:
+        api = Api(railway, path_pattern(path_template), latency_s, hang_share)
+        handler = type("RailsimHandler", (Handler,), {"api": api, "access_log": access_log})
         self.httpd = http.server.ThreadingHTTPServer((host, port), handler)
         self.httpd.daemon_threads = True
         self._stopped = threading.Event()

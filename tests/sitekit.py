@@ -78,6 +78,9 @@ def site_config(var_dir: Path, mongo_uri: str, database: str, endpoints: list[st
         "PREDICTOR_ENDPOINTS": endpoints, "PREDICTOR_TIMEOUT_MS": 300,
         "PREDICTOR_DEADLINE_MS": 900, "SMTP_PORT": smtp_port, "SMTP_TIMEOUT_S": 3.0,
         "ALERT_MAIL": False, "PUBLIC_URL": "http://pnr.test", **UNLIMITED,
+        # Each lookup its own upstream call: these tests count calls and move a fake clock; the
+        # sharing of one call by a crowd is tests/app/sources/test_guard.py's and bench/spike's.
+        "UPSTREAM_SHARE_S": 0,
     }
 
 

@@ -13,7 +13,8 @@ listener covers everything else, so that every exit of every program is reported
 - TICK_5: PNR_HEARTBEAT_URL is pinged when due (app/alerts/outside.py), digests whose
   flood-control window ended (and a quiet window's summary) are mailed, episodes whose program is
   RUNNING and stable again get their "resolved", and jobs whose heartbeat is overdue
-  (running, but stuck) are mailed as late, then as back (app/alerts/lateness.py).
+  (running, but stuck) are mailed as late, then as back (app/alerts/lateness.py); a status API
+  the web workers' breaker gave up on is mailed as down, then as resolved (app/alerts/upstream.py).
 
 It speaks supervisor's protocol on stdout and logs to stderr; its streams are parameters so that
 tests can drive it.
@@ -34,7 +35,7 @@ from supervisor import childutils
 
 from plumbing import logs
 
-from ..alerts import flood, lateness, orphans, outside
+from ..alerts import flood, lateness, orphans, outside, upstream
 from ..alerts.compose import lastgasp_alert, process_alert
 from ..alerts.mail import MailSettings, alert_settings_from_env, settings_for_command
 from ..alerts.process import gather, rpc_from_env, running_info
@@ -74,6 +75,7 @@ class Listener:
             self.pinger.tick()
             flushed = flood.flush(self.settings, host=self.host)
             done = lateness.check(self.settings, self.rpc, self.host, self.restart_late) if self.rpc is not None else []
+            done += upstream.check(self.settings, self.host)
             if self.rpc is not None:
                 done += flood.resolve(self.settings, self._running_since, host=self.host)
             return "; ".join(([f"{flushed} digest(s) mailed"] if flushed else []) + done)

@@ -75,7 +75,8 @@ def lookup(text: str, now: dt.datetime | None = None) -> Lookup:
     try:
         status = get_source().get_status(pnr, now)
     except SourceUnavailable as exc:
-        log.error("status source unavailable for %s: %s", pnr, exc)
+        # A warning, not a mail: an outage is mailed once, by the alert listener from the breaker.
+        log.warning("status source unavailable for %s: %s", pnr, exc)
         return _last_known(pnr, exc)
     history, store_error = _record(status, now)
     result = Lookup(status, {}, history=history, store_error=store_error)

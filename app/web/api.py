@@ -14,6 +14,7 @@ from werkzeug.wrappers import Response
 from ..domain.pnr import PnrStatus, SeatStatus
 from ..services.lookup import Lookup, lookup
 from . import openapi
+from .errors import SOURCE_RETRY_AFTER_S
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # The lookups, apart so that the rate limit counts them and not the document.
@@ -66,7 +67,9 @@ def pnr_status(pnr: str) -> tuple[Response, int]:
         error = {"code": "source_unavailable",
                  "message": "The PNR status service is not answering right now; last_known is the newest "
                             "status we stored. Please try again in a few minutes."}
-        return jsonify(error=error, last_known=lookup_json(result)), 503
+        response = jsonify(error=error, last_known=lookup_json(result))
+        response.headers["Retry-After"] = str(SOURCE_RETRY_AFTER_S)
+        return response, 503
     # A lookup answered again (app.services.recent) is sent as the bytes it was first sent as.
     body = result.rendered.get("api")
     if body is None:

@@ -28,16 +28,22 @@ def error_response(status: int, code: str, message: str):  # type: ignore[no-unt
     return render_template("error.html", status=status, code=code, message=message), status
 
 
+# What a 503 for a status API that is down or busy asks a client to wait, in seconds.
+SOURCE_RETRY_AFTER_S = 10
+
+
 def init_app(app: Flask) -> None:
     """Register one handler per domain exception, plus a last resort for HTTP and internal errors."""
     app.register_error_handler(InvalidPnr, lambda e: error_response(400, "invalid_pnr", str(e)))
     app.register_error_handler(
         PnrNotFound, lambda e: error_response(404, "pnr_not_found", f"{e} (never booked, or flushed after the journey)")
     )
-    app.register_error_handler(
-        SourceUnavailable,
-        lambda e: error_response(503, "source_unavailable", "The PNR status service is not answering right now; please try again in a few minutes."),
-    )
+    @app.errorhandler(SourceUnavailable)
+    def source_unavailable(e: SourceUnavailable):  # type: ignore[no-untyped-def]
+        response = app.make_response(error_response(
+            503, "source_unavailable", "The PNR status service is not answering right now; please try again in a few minutes."))
+        response.headers["Retry-After"] = str(SOURCE_RETRY_AFTER_S)
+        return response
 
     app.register_error_handler(
         RateLimitExceeded,

@@ -26,6 +26,7 @@ from ..services.predictions import (
 from ..services.sources import get_source
 from ..services.store import StoreUnavailable, get_store, utcnow
 from . import api, chart, filters, security, tracking
+from .errors import SOURCE_RETRY_AFTER_S
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +87,13 @@ def form() -> Response:
 
 
 @pnr_bp.get(PNR_PATH + "<pnr>")
-def page(pnr: str) -> tuple[str, int]:
+def page(pnr: str) -> tuple[str, int] | tuple[str, int, dict[str, str]]:
     """Per-passenger statuses and chances; 503 when only a stored snapshot could be shown."""
     result = lookup(pnr)
     svg = chart.history_svg(result.history or [result.status], result.status)
-    return render_template("pnr.html", r=result, s=result.status, chart=svg), 503 if result.stale else 200
+    if result.stale:
+        return render_template("pnr.html", r=result, s=result.status, chart=svg), 503, {"Retry-After": str(SOURCE_RETRY_AFTER_S)}
+    return render_template("pnr.html", r=result, s=result.status, chart=svg), 200
 
 
 @bp.get("/healthz")

@@ -29,12 +29,13 @@ def make_source(config: Mapping[str, Any]) -> Source:
         )
     if name != "http":
         raise SettingsError(f"PNR_SOURCE: expected http, got {name!r}")
+    from .guard import GuardedSource
     from .http import HttpSource
     from .railsim import RailsimSource
 
     kind = RailsimSource if config["HTTP_RAILSIM"] else HttpSource
     try:
-        return kind(
+        upstream = kind(
             config["HTTP_BASE_URL"],
             config["HTTP_API_KEY"] or None,
             timeout_s=config["HTTP_TIMEOUT_S"],
@@ -45,6 +46,13 @@ def make_source(config: Mapping[str, Any]) -> Source:
         )
     except ValueError as exc:
         raise SettingsError(f"PNR_HTTP_*: {exc}") from None
+    try:
+        return GuardedSource(upstream, config["VAR_DIR"], name=upstream.host, cap=config["UPSTREAM_CAP"],
+                             deadline_s=config["UPSTREAM_DEADLINE_S"], share_s=config["UPSTREAM_SHARE_S"],
+                             breaker_failures=config["UPSTREAM_BREAKER_FAILURES"],
+                             breaker_open_s=config["UPSTREAM_BREAKER_OPEN_S"])
+    except ValueError as exc:
+        raise SettingsError(f"PNR_UPSTREAM_*: {exc}") from None
 
 
 def get_source() -> Source:

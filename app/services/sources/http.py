@@ -85,6 +85,9 @@ class HttpSource:
         except (KeyError, IndexError, ValueError) as exc:
             raise ValueError(f"bad path template {path_template!r}: only {{pnr}} and {{key}} are filled in") from exc
         self._base_url = base_url.rstrip("/")
+        # The API's name in logs and alerts: its scheme and host, never its path or key.
+        split = urllib.parse.urlsplit(self._base_url)
+        self.host = f"the status API {split.scheme}://{split.netloc}"
         self._path_template = path_template
         self._api_key = api_key or ""
         self._secrets = {s for s in (self._api_key, urllib.parse.quote(self._api_key, safe="")) if s}
@@ -99,11 +102,12 @@ class HttpSource:
         for name in URL_LOGGERS:
             logging.getLogger(name).addFilter(_URL_LOG_FILTER)  # no-op when already added
 
-    def get_status(self, pnr: str, now: dt.datetime) -> PnrStatus:
-        """The status of `pnr` as of `now`; InvalidPnr, PnrNotFound or SourceUnavailable otherwise."""
+    def get_status(self, pnr: str, now: dt.datetime, deadline_s: float | None = None) -> PnrStatus:
+        """The status of `pnr` as of `now`, every attempt within `deadline_s` when given;
+        InvalidPnr, PnrNotFound or SourceUnavailable otherwise."""
         pnr = validate_pnr(pnr)
         try:
-            return shapes.to_status(self._fetch(self.status_url(pnr, now), pnr), pnr, now, self.shape)
+            return shapes.to_status(self._fetch(self.status_url(pnr, now), pnr, deadline_s), pnr, now, self.shape)
         except PnrError as exc:
             message = str(exc)
             if _redact(message, self._secrets) == message:
@@ -125,28 +129,36 @@ class HttpSource:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _fetch(self, url: str, pnr: str) -> Any:
+    def _fetch(self, url: str, pnr: str, deadline_s: float | None = None) -> Any:
         """The decoded JSON reply to a GET of `url` (about `pnr`, for the log), retrying transient
-        failures; SourceUnavailable when there is none."""
+        failures while `deadline_s` (from now) allows; SourceUnavailable when there is none."""
         attempts = self._retries + 1
+        deadline = None if deadline_s is None else time.monotonic() + deadline_s
         for attempt in range(1, attempts + 1):
-            cause = self._attempt(url)
+            timeout_s = self._timeout_s if deadline is None else min(self._timeout_s, deadline - time.monotonic())
+            cause = self._attempt(url, timeout_s)
             if not isinstance(cause, str):
                 return cause.value
             log.warning("status API attempt %d/%d for %s failed: %s", attempt, attempts, pnr, cause)
+            backoff_s = self._backoff_s * 2 ** (attempt - 1)
+            if deadline is not None and time.monotonic() + backoff_s + 0.05 >= deadline:
+                raise SourceUnavailable(f"the status source is unavailable after {attempt} attempts in "
+                                        f"{deadline_s:g} s: {cause}")
             if attempt < attempts:
-                time.sleep(self._backoff_s * 2 ** (attempt - 1))
+                time.sleep(backoff_s)
         raise SourceUnavailable(f"the status source is unavailable after {attempts} attempts: {cause}")
 
-    def _attempt(self, url: str) -> _Reply | str:
-        """One request: the reply, or the transient cause of its failure (permanent ones raise)."""
+    def _attempt(self, url: str, timeout_s: float) -> _Reply | str:
+        """One request within `timeout_s`: the reply, or the transient cause of its failure
+        (permanent ones raise)."""
         try:
-            response = self._pool.request("GET", url, headers=self._headers, redirect=False)
+            response = self._pool.request("GET", url, headers=self._headers, redirect=False,
+                                          timeout=urllib3.Timeout(total=max(timeout_s, 0.001)))
         except (http_errors.NewConnectionError, http_errors.ProtocolError, http_errors.SSLError) as exc:
             # First: urllib3 counts a refused connection (NewConnectionError) among its timeouts.
             return f"cannot connect: {_reason(exc, self._secrets)}"
         except http_errors.TimeoutError:
-            return f"no answer within {self._timeout_s:g} s"
+            return f"no answer within {timeout_s:.3g} s"
         except http_errors.HTTPError as exc:
             raise SourceUnavailable(f"the status API request failed: {_reason(exc, self._secrets)}") from None
         if response.status == 429 or response.status >= 500:

@@ -10,6 +10,7 @@ from support import Railsim
 from app import config
 from app.domain.pnr import PnrNotFound, SourceUnavailable, StatusCode
 from app.services.sources import make_source
+from app.services.sources.guard import GuardedSource
 from app.services.sources.http import HttpSource
 from app.services.sources.railsim import RailsimSource
 from railsim.railway import Railway
@@ -24,9 +25,12 @@ def settings(**overrides: object) -> dict[str, object]:
 def test_by_default_statuses_come_from_railsim_over_http() -> None:
     found = settings(RAILSIM_PORT=8123)
     assert found["HTTP_BASE_URL"] == "http://127.0.0.1:8123" and found["HTTP_RAILSIM"] is True
-    assert isinstance(make_source(found), RailsimSource)
+    made = make_source(found)
+    # Behind the host's upstream budget (guard.py), like any status API.
+    assert isinstance(made, GuardedSource) and isinstance(made.source, RailsimSource)
     real = make_source(settings(HTTP_BASE_URL="https://api.example.test", HTTP_API_KEY="secret"))
-    assert type(real) is HttpSource
+    assert isinstance(real, GuardedSource) and type(real.source) is HttpSource
+    assert real.name == "the status API https://api.example.test"
 
 
 def test_the_retired_in_process_simulator_is_refused_saying_what_to_do() -> None:
