@@ -8,6 +8,8 @@ nothing but files and flock(2) under $PNR_VAR_DIR/upstream/ (the kernel drops a 
 - **One call per PNR at a time** (single-flight): the first lookup of a PNR holds its flight lock
   and asks; the others wait on that lock and take its answer (a status, "not found", or the
   failure), which is kept for UPSTREAM_SHARE_S so that a crowd arriving just after it shares it too.
+  A PNR's lock is one of FLIGHT_BUCKETS by its hash, so the files stay bounded however many PNRs
+  are asked; two PNRs of one bucket only wait for each other's call.
 - **A cap on concurrent calls** (UPSTREAM_CAP slot locks): when every slot is taken the lookup does
   not queue; it fails at once, so the visitor gets the last stored status (or a 503) in
   milliseconds instead of a worker held for seconds.
@@ -25,6 +27,7 @@ import contextlib
 import datetime as dt
 import errno
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -42,6 +45,7 @@ log = logging.getLogger(__name__)
 UPSTREAM_DIR = "upstream"
 BREAKER_FILE = "breaker.json"
 POLL_S = 0.01
+FLIGHT_BUCKETS = 4096
 # A lookup "of now" asks about a moment within this of the wall clock.
 NOW_TOLERANCE_S = 5.0
 
@@ -122,26 +126,27 @@ class GuardedSource:
         if abs((now - dt.datetime.now(dt.UTC)).total_seconds()) > NOW_TOLERANCE_S:
             return self._call(pnr, now, deadline)
         asked_at = time.time()
-        flight = self.dir / "flight" / f"{pnr}.lock"
-        answer = self.dir / "flight" / f"{pnr}.json"
+        bucket = int(hashlib.blake2b(pnr.encode(), digest_size=4).hexdigest(), 16) % FLIGHT_BUCKETS
+        flight = self.dir / "flight" / f"{bucket}.lock"
+        answer = self.dir / "flight" / f"{bucket}.json"
         with _flock(flight, deadline) as held:
             if not held:
                 raise SourceUnavailable(f"no answer from {self.name} within {self.deadline_s:g} s "
                                         "(another lookup of this PNR is still waiting on it)")
             shared = self._shared(answer, asked_at)
-            if shared is not None:
+            if shared is not None and shared.get("pnr") == pnr:
                 return _unpack(shared, pnr)
             try:
                 status = self._call(pnr, now, deadline)
             except PnrNotFound as exc:
-                self._share(answer, {"not_found": str(exc)})
+                self._share(answer, {"pnr": pnr, "not_found": str(exc)})
                 raise
             except (BudgetFull, CircuitOpen):
                 raise
             except SourceUnavailable as exc:
-                self._share(answer, {"unavailable": str(exc)})
+                self._share(answer, {"pnr": pnr, "unavailable": str(exc)})
                 raise
-            self._share(answer, {"status": status.to_dict()})
+            self._share(answer, {"pnr": pnr, "status": status.to_dict()})
             return status
 
     def _shared(self, path: Path, asked_at: float) -> dict[str, Any] | None:

@@ -234,5 +234,17 @@ print(guard.get_status({PNR!r}, dt.datetime.now(dt.UTC)).pnr)
                 p.kill()
     assert outs == [PNR] * 3
     assert len(calls.read_text().splitlines()) == 1, calls.read_text()
-    assert json.loads((tmp_path / "upstream" / "flight" / f"{PNR}.json").read_text())["status"]["pnr"] == PNR
+    [shared] = [json.loads(p.read_text()) for p in (tmp_path / "upstream" / "flight").glob("*.json")]
+    assert shared["pnr"] == PNR and shared["status"]["pnr"] == PNR
     assert os.listdir(tmp_path / "upstream" / "slot")
+
+
+def test_the_flight_files_stay_bounded_and_pnrs_of_one_bucket_keep_their_own_answers(tmp_path: Path) -> None:
+    source = SlowSource()
+    guard = guarded(source, tmp_path)
+    pnrs = [f"4{n:08d}1" for n in range(6000)]
+    for pnr in pnrs:
+        assert guard.get_status(pnr, now()).pnr == pnr
+    files = list((tmp_path / "upstream" / "flight").iterdir())
+    assert len(files) <= 2 * 4096  # a lock and an answer per bucket, not per PNR
+    assert len(source.calls) == 6000  # a bucket's answer about another PNR is never taken for this one
