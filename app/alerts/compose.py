@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Mapping
 from email.message import EmailMessage
 from pathlib import Path
@@ -229,6 +230,35 @@ def back_alert(beat: Mapping[str, Any], facts: Facts, host: str, late_since: flo
         fingerprint=f"back|{program}", program=program, kind="back", label=f"{program}: back",
         subject=f"{program}: {what}", body=_details(facts, host, lines, "restart"),
     )
+
+
+def upstream_down_alert(breaker: dict[str, Any], host: str) -> Alert:
+    """The web workers' breaker opened (app/alerts/upstream.py): the status API failed `failures` calls in a row."""
+    name = breaker.get("name") or "the status API"
+    lines = [
+        f"{name} failed {breaker.get('failures')} calls in a row; the web workers on {host} stopped calling it "
+        "and probe it now and then. Visitors get the last stored status of their PNR (or a 503 with "
+        "Retry-After when none is stored); nothing restarts, and a \"resolved\" mail follows when a probe succeeds.",
+        "",
+        f"Down since:   {utc(breaker.get('down_since') or time.time())}",
+        f"Last cause:   {breaker.get('cause')}",
+        "What to run:  ./scripts/ctl status;  curl -sS -o /dev/null -w '%{http_code} %{time_total}s\\n' <the API's URL>",
+        "The budget:   PNR_UPSTREAM_* in etc/pnr.env (docs/site.md, \"A slow status API\")",
+    ]
+    return Alert(fingerprint=f"upstream|{name}", program="web", kind="upstream",
+                 label=f"{name}: down", subject=f"{name} is down: {breaker.get('cause')}", body="\n".join(lines))
+
+
+def upstream_back_alert(breaker: dict[str, Any], down_since: float, host: str) -> Alert:
+    """A probe succeeded: the API answers again."""
+    name = breaker.get("name") or "the status API"
+    up = float(breaker.get("up_since") or time.time())
+    lines = [f"{name} answers the web workers on {host} again; lookups call it as before.", "",
+             f"Down since:   {utc(down_since)}", f"Back since:   {utc(up)} (down {_ago(up - down_since)})",
+             f"Last cause:   {breaker.get('last_cause')}"]
+    return Alert(fingerprint=f"upstream-back|{name}", program="web", kind="resolved",
+                 label=f"{name}: resolved", subject=f"resolved: {name} answers again after {_ago(up - down_since)}",
+                 body="\n".join(lines))
 
 
 def lastgasp_alert(supervisord_pid: int, how: str, orphans: Mapping[str, int], log_tail: str, host: str) -> Alert:

@@ -103,6 +103,7 @@ class GuardedSource:
         self.name = name
         self.cap, self.deadline_s, self.share_s = cap, deadline_s, share_s
         self.breaker_failures, self.breaker_open_s = breaker_failures, breaker_open_s
+        self.var_dir = Path(var_dir)
         self.dir = upstream_dir(var_dir)
         self._made = False
 
@@ -200,7 +201,7 @@ class GuardedSource:
 
     def _check_breaker(self) -> None:
         """Raise CircuitOpen while the breaker is open; let one probe through once it may close."""
-        state = read_breaker(self.dir.parent)
+        state = read_breaker(self.var_dir)
         open_until = float(state.get("open_until") or 0)
         if not open_until:
             return
@@ -211,7 +212,7 @@ class GuardedSource:
         with self._breaker_lock() as held:
             if not held:
                 raise CircuitOpen(f"{self.name} is being probed after {state.get('failures')} failures in a row")
-            state = read_breaker(self.dir.parent)
+            state = read_breaker(self.var_dir)
             if time.time() < float(state.get("open_until") or 0):
                 raise CircuitOpen(f"{self.name} is not being called: {state.get('cause')}")
             if state.get("open_until"):
@@ -226,13 +227,13 @@ class GuardedSource:
 
     def _record(self, ok: bool, cause: str = "") -> None:
         """Count a call's outcome; open the breaker after breaker_failures failures in a row."""
-        state = read_breaker(self.dir.parent)
+        state = read_breaker(self.var_dir)
         if ok and not state.get("failures"):
             return  # the common case: nothing to write
         with self._breaker_lock(wait_s=1.0) as held:
             if not held:
                 return
-            state = read_breaker(self.dir.parent)
+            state = read_breaker(self.var_dir)
             now = time.time()
             if ok:
                 if state.get("open_until"):

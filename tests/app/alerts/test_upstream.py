@@ -3,18 +3,15 @@ while it stays down, one "resolved" when a probe succeeds (against a real SMTP s
 from __future__ import annotations
 
 import datetime as dt
-import sys
 import time
 from pathlib import Path
 
 from alertkit import mail_settings
+from slowsource import SlowSource
 from support import wait_for
 
 from app.alerts import upstream
 from app.services.sources.guard import GuardedSource, read_breaker
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sources"))
-from test_guard import SlowSource  # noqa: E402 - the same fake source as the guard's tests
 
 
 def test_an_outage_is_one_mail_and_its_end_another(smtp_sink, tmp_path: Path) -> None:

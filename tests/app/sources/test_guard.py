@@ -14,47 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from slowsource import PNR, SlowSource
 from support import REPO, wait_for
 
-from app.domain.pnr import JourneyClass, Passenger, PnrNotFound, PnrStatus, SeatStatus, SourceUnavailable, StatusCode
+from app.domain.pnr import PnrNotFound, PnrStatus, SourceUnavailable
 from app.services.sources.guard import BudgetFull, CircuitOpen, GuardedSource, read_breaker
 from app.services.sources.http import HttpSource
-
-PNR = "4123456789"
-
-
-def status(pnr: str, now: dt.datetime) -> PnrStatus:
-    seat = SeatStatus(StatusCode.WL, 12, waitlist_type="GNWL")
-    return PnrStatus(pnr, "12951", "MUMBAI RAJDHANI", dt.date(2026, 12, 20), "MMCT", "NDLS", JourneyClass("3A"),
-                     "GN", False, (Passenger(1, seat, seat),), now)
-
-
-class SlowSource:
-    """A source that takes `delay_s` per call (or blocks until `release`), counting calls per PNR."""
-
-    def __init__(self, delay_s: float = 0.0, fail: bool = False) -> None:
-        self.delay_s, self.fail = delay_s, fail
-        self.calls: list[str] = []
-        self.deadlines: list[float | None] = []
-        self.release = threading.Event()
-        self.blocking = False
-        self._lock = threading.Lock()
-
-    def get_status(self, pnr: str, now: dt.datetime, deadline_s: float | None = None) -> PnrStatus:
-        with self._lock:
-            self.calls.append(pnr)
-            self.deadlines.append(deadline_s)
-        if self.blocking:
-            self.release.wait(10)
-        time.sleep(self.delay_s)
-        if self.fail:
-            raise SourceUnavailable("HTTP 502 Bad Gateway")
-        if pnr.endswith("000"):
-            raise PnrNotFound(f"PNR {pnr} not found")
-        return status(pnr, now)
-
-    def close(self) -> None:
-        """Nothing to close."""
 
 
 def guarded(source: Any, tmp_path: Path, **overrides: Any) -> GuardedSource:

@@ -32,8 +32,7 @@ PNR = "2412345678"
 ALERT_TO = "oncall@pnr.test"
 # Every lookup here asks its dependencies afresh: one answered again from app.services.recent would not meet
 # the fault at all (tests/app/test_recent.py shows that, and that a fault is never kept).
-# Every lookup asked afresh: no answer from memory, none shared from another lookup of the PNR.
-FRESH = {"LOOKUP_CACHE_S": 0, "UPSTREAM_SHARE_S": 0}
+FRESH = {"LOOKUP_CACHE_S": 0}
 
 
 Logged = Callable[[str], list[str]]
