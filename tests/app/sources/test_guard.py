@@ -199,7 +199,7 @@ print(guard.get_status({PNR!r}, dt.datetime.now(dt.UTC)).pnr)
                 p.kill()
     assert outs == [PNR] * 3
     assert len(calls.read_text().splitlines()) == 1, calls.read_text()
-    [shared] = [json.loads(p.read_text()) for p in (tmp_path / "upstream" / "flight").glob("*.json")]
+    [shared] = [json.loads(p.read_text()) for p in (tmp_path / "upstream" / "flight").glob("*.lock") if p.stat().st_size]
     assert shared["pnr"] == PNR and shared["status"]["pnr"] == PNR
     assert os.listdir(tmp_path / "upstream" / "slot")
 
@@ -211,5 +211,25 @@ def test_the_flight_files_stay_bounded_and_pnrs_of_one_bucket_keep_their_own_ans
     for pnr in pnrs:
         assert guard.get_status(pnr, now()).pnr == pnr
     files = list((tmp_path / "upstream" / "flight").iterdir())
-    assert len(files) <= 2 * 4096  # a lock and an answer per bucket, not per PNR
+    assert len(files) <= 4096  # a lock, holding its last answer, per bucket, not per PNR
     assert len(source.calls) == 6000  # a bucket's answer about another PNR is never taken for this one
+
+
+def test_an_answer_left_half_written_is_not_taken_and_a_longer_one_is_replaced_whole(tmp_path: Path) -> None:
+    """The answer lives in the flight lock, written in place: a holder killed mid-write leaves half of
+    it, and a short answer written over a long one must not keep the long one's tail."""
+    source = SlowSource()
+    guard = guarded(source, tmp_path)
+    guard.get_status(PNR, now())
+    [lock] = [p for p in (tmp_path / "upstream" / "flight").iterdir() if p.stat().st_size]
+    whole = lock.read_bytes()
+    lock.write_bytes(whole[: len(whole) // 2])
+    assert guard.get_status(PNR, now()).pnr == PNR
+    assert source.calls == [PNR, PNR]  # asked again, not read from half an answer
+    assert json.loads(lock.read_bytes())["pnr"] == PNR
+
+    lock.write_bytes(whole + b" " * 4096 + b"tail")
+    os.utime(lock, (0, 0))  # older than the share window: asked again, and the answer written over it
+    guard.get_status(PNR, now())
+    assert json.loads(lock.read_bytes())["status"]["pnr"] == PNR
+    assert source.calls == [PNR] * 3
