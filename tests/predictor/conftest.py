@@ -96,9 +96,16 @@ class Daemon:
 
 
 @pytest.fixture(scope="session")
-def reference() -> Model:
-    """The model synthetic data is drawn from (fixed parameters, several trains and classes)."""
-    return reference_model()
+def _reference_parameters() -> dict[str, Any]:
+    return reference_model().to_dict()
+
+
+@pytest.fixture
+def reference(_reference_parameters: dict[str, Any]) -> Model:
+    """The model synthetic data is drawn from (fixed parameters, several trains and classes), afresh
+    for each test: a model keeps its results per item, and a result computed inside another test's
+    batch may differ from this test's in the last bit."""
+    return Model.from_dict(_reference_parameters)
 
 
 @pytest.fixture

@@ -185,3 +185,26 @@ def test_an_unreadable_model_file_is_refused(tmp_path: Path, content: bytes | No
         path.write_bytes(content)
     with pytest.raises(ModelFileError):
         Model.load(path)
+
+
+def test_an_item_asked_again_gets_what_a_fresh_model_computes_under_its_own_id(reference: Model) -> None:
+    """Results are kept per normalised item: the same passenger asked again under another id must get
+    exactly what a model that never saw it computes."""
+    model = Model.from_dict(reference.to_dict())
+    items = random_items(reference, 200, np.random.default_rng(11))
+    first = model.predict(items)
+    again = [{**item, "id": f"again-{item['id']}"} for item in reversed(items)]
+    second = model.predict(again)
+    fresh = Model.from_dict(reference.to_dict()).predict(again)
+    assert second == fresh
+    assert [r["id"] for r in second] == [i["id"] for i in again]
+    assert {r["id"]: r["p_cnf"] for r in first} == {r["id"].removeprefix("again-"): r["p_cnf"] for r in second}
+    moved = model.predict([{**ITEM, "hours_to_chart": ITEM["hours_to_chart"] + h} for h in (0.0, 0.01)])
+    assert moved[0]["p_cnf"] != moved[1]["p_cnf"]  # a moved item is computed, not taken for the other
+
+
+def test_kept_results_are_bounded(reference: Model, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("predictor.model.MEMO_ITEMS", 50)
+    model = Model.from_dict(reference.to_dict())
+    model.predict(random_items(reference, 500, np.random.default_rng(12)))
+    assert len(model._memo) == 50  # noqa: SLF001 - the bound is the point
