@@ -44,6 +44,7 @@ JOURNEYS_START = dt.date(2019, 1, 1)
 JOURNEY_DAY_STRIDE = 37
 YEAR_DAYS = 365
 SAMPLE_TRIES_PER_PNR = 60
+RESOLVED_PNRS = 8192  # PNRs whose booking is kept (_resolve), a few hundred bytes each
 
 
 def _aware(now: dt.datetime) -> dt.datetime:
@@ -61,6 +62,7 @@ class Railway:
         self._plans: dict[str, dict[str, ClassPlan]] = {}
         self._cache: collections.OrderedDict[tuple[str, str, dt.date], Inventory] = collections.OrderedDict()
         self._lock = threading.Lock()
+        self._resolved: dict[tuple[str, dt.date, int], tuple[bool, Train, str, dt.date, int] | None] = {}
 
     @property
     def trains(self) -> tuple[Train, ...]:
@@ -107,7 +109,34 @@ class Railway:
         return [out[b] for b in bookings.tolist()]
 
     def _resolve(self, pnr: str, now: dt.datetime) -> tuple[Inventory, int]:
-        """The inventory and booking a PNR stands for at `now`; raises PnrNotFound."""
+        """The inventory and booking a PNR stands for at `now`; raises PnrNotFound.
+
+        Which booking a PNR is depends only on the day (its own PNRs) or the lookup window (the
+        others), so it is kept per (PNR, day, window) and only the inventory is fetched each time:
+        a status API is asked the same PNRs over and over, and finding a foreign PNR's booking
+        is most of an answer's cost."""
+        window, start = pnrmap.window_start(self.config, now)
+        key = (pnr, now.astimezone(IST).date(), window)
+        with self._lock:
+            known = key in self._resolved
+            found = self._resolved.get(key)
+        if not known:
+            found = self._find(pnr, now, window, start)
+            with self._lock:
+                if len(self._resolved) >= RESOLVED_PNRS:
+                    del self._resolved[next(iter(self._resolved))]
+                self._resolved[key] = found
+        if found is None:
+            raise pnrmap.not_found(pnr)
+        own, train, journey_class, journey_date, booking = found
+        inv = self.inventory(train, journey_class, journey_date)
+        if own and inv.booking_h[booking] < inv.tau(now):
+            raise pnrmap.not_found(pnr)  # issued later than `now`
+        return inv, booking
+
+    def _find(self, pnr: str, now: dt.datetime, window: int,
+              start: dt.datetime) -> tuple[bool, Train, str, dt.date, int] | None:
+        """(own PNR?, train, class, journey date, booking) of a PNR on `now`'s day and window; None if none."""
         decoded = pnrmap.decode(self.config.seed, pnr, self.trains, now.astimezone(IST).date())
         if decoded is not None:
             train, class_slot, journey_date, booking = decoded
@@ -115,28 +144,24 @@ class Railway:
             if class_slot < len(classes):
                 inv = self.inventory(train, classes[class_slot], journey_date)
                 if booking < inv.n_bookings:
-                    if inv.booking_h[booking] < inv.tau(now):
-                        raise pnrmap.not_found(pnr)  # issued later than `now`
-                    return inv, booking
-        window, start = pnrmap.window_start(self.config, now)
+                    return True, train, classes[class_slot], journey_date, booking
         draw = pnrmap.SyntheticDraw(self.config, pnr, window)
         if draw.flushed:
-            raise pnrmap.not_found(pnr)
+            return None
         group = trains_of_prs(self.trains, int(pnr[0])) or self.trains
         weights = {t.number: {c: p.capacity for c, p in self.plans(t).items()} for t in group}
         fallback = None
         for _ in range(pnrmap.SYNTHETIC_ATTEMPTS):
             train, jclass, offset, pick = draw.attempt(self.config, group, weights)
-            inv = self.inventory(train, jclass, start.date() + dt.timedelta(days=offset))
+            journey_date = start.date() + dt.timedelta(days=offset)
+            inv = self.inventory(train, jclass, journey_date)
             made_h = inv.tau(start)
             chosen = pnrmap.pick_booking(inv.booking_h, inv.waitlisted_at_booking, made_h, draw.wants_waitlisted, pick)
             if chosen is not None:
-                return inv, chosen
+                return False, train, jclass, journey_date, chosen
             if fallback is None:
                 any_booking = pnrmap.pick_booking(inv.booking_h, inv.waitlisted_at_booking, made_h, None, pick)
-                fallback = None if any_booking is None else (inv, any_booking)
-        if fallback is None:
-            raise pnrmap.not_found(pnr)
+                fallback = None if any_booking is None else (False, train, jclass, journey_date, any_booking)
         return fallback
 
     def status(self, pnr: str, now: dt.datetime) -> Answer:

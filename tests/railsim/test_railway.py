@@ -215,3 +215,37 @@ def test_errors_are_the_shapes_own_answers(source):
         to_status(invalid, "0123456789", NOW)
     with pytest.raises(PnrNotFound):
         to_status(missing, "4361365838", NOW)
+
+
+def test_a_railway_asked_before_answers_as_one_that_never_was(random_pnrs):
+    """Which booking a PNR is, is kept per PNR, day and lookup window: a railway that has answered
+    these PNRs at other moments (another hour, another day, another window) must answer each moment
+    exactly as a fresh railway does, foreign PNRs and a booking's own PNR alike, and an own PNR
+    asked, on the same day, before its booking was made is still not found."""
+    moments = [NOW, NOW + dt.timedelta(hours=5), LATER, NOW + dt.timedelta(days=40)]
+    journey = (NOW + dt.timedelta(days=10)).date()
+    own = [r["pnr"] for r in Railway().charted_journeys(dates=[journey], trains=["12627"], hours_to_chart=())]
+    pnrs_asked = random_pnrs[:80] + own[::25]
+    warm = Railway()
+    for when in moments:
+        for pnr in pnrs_asked:
+            warm.reply(pnr, when)
+
+    def answers(railway: Railway, when: dt.datetime) -> str:
+        return json.dumps([railway.reply(pnr, when) for pnr in pnrs_asked], sort_keys=True)
+
+    for when in reversed(moments):
+        assert answers(warm, when) == answers(Railway(), when)
+
+    ist = dt.timezone(dt.timedelta(hours=5, minutes=30))
+    for pnr in own:
+        inv, booking = Railway()._resolve(pnr, NOW + dt.timedelta(days=9))  # noqa: SLF001 - when it was made
+        made = inv.at(float(inv.booking_h[booking]))
+        after, before = made + dt.timedelta(minutes=30), made - dt.timedelta(minutes=30)
+        if after.astimezone(ist).date() == before.astimezone(ist).date():
+            break
+    else:
+        pytest.fail("no booking made away from midnight")
+    assert warm.reply(pnr, after)["ErrorCode"] == 0
+    assert warm.reply(pnr, before) == Railway().reply(pnr, before)
+    assert warm.reply(pnr, before)["ErrorCode"] != 0
