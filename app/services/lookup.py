@@ -46,6 +46,9 @@ class Lookup:
     history: list[PnrStatus] = dataclasses.field(default_factory=list)
     store_error: str | None = None
     source_error: str | None = None
+    # The store's version of `history` (app.services.store.history): the same PNR and version is the
+    # same history, so a view may keep what it made of it. None when the store did not say.
+    history_version: str | None = None
     # Representations a view made of this lookup (the API's JSON body), kept with it by app.services.recent.
     rendered: dict[str, bytes] = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
@@ -78,8 +81,8 @@ def lookup(text: str, now: dt.datetime | None = None) -> Lookup:
         # A warning, not a mail: an outage is mailed once, by the alert listener from the breaker.
         log.warning("status source unavailable for %s: %s", pnr, exc)
         return _last_known(pnr, exc)
-    history, store_error = _record(status, now)
-    result = Lookup(status, {}, history=history, store_error=store_error)
+    history, version, store_error = _record(status, now)
+    result = Lookup(status, {}, history=history, store_error=store_error, history_version=version)
     try:
         result.predictions = predictions.predict(status)
     except predictions.PredictorUnavailable as exc:
@@ -104,8 +107,9 @@ def _last_known(pnr: str, source_exc: SourceUnavailable) -> Lookup:
     return Lookup(last, {}, SOURCE_DOWN_NOTE, history, None, str(source_exc))
 
 
-def _record(status: PnrStatus, now: dt.datetime) -> tuple[list[PnrStatus], str | None]:
-    """Store the status if it is new (seeding the history on a first lookup); the history, or the store's error.
+def _record(status: PnrStatus, now: dt.datetime) -> tuple[list[PnrStatus], str | None, str | None]:
+    """Store the status if it is new (seeding the history on a first lookup); the history and its
+    version, or the store's error.
 
     A status the store already holds costs one small read (the history's version) and no write;
     the history parsed at that version is reused (app.services.histories).
@@ -117,10 +121,10 @@ def _record(status: PnrStatus, now: dt.datetime) -> tuple[list[PnrStatus], str |
             lambda: _source_history(status.pnr, now))
         if recorded.entries is not None:
             histories.put(status.pnr, recorded.version, recorded.entries)
-        return recorded.history, None
+        return recorded.history, recorded.version, None
     except StoreUnavailable as exc:
         log.error("store unavailable, PNR %s shown without history or tracking: %s", status.pnr, exc)
-        return [], str(exc)
+        return [], None, str(exc)
 
 
 def get_histories() -> HistoryCache:

@@ -5,7 +5,11 @@ carries the last stored status as `last_known` when there is one.
 """
 from __future__ import annotations
 
+import collections
 import datetime as dt
+import functools
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify
@@ -21,6 +25,9 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 lookups = Blueprint("lookups", __name__)
 
 PREDICTION_KEYS = ("p_cnf", "p_rac", "p_wl", "band", "expected_final", "expected_position")
+# Histories kept as JSON, per PNR and history version (a history of tens of snapshots is most of a
+# body, and it changes only when a status is stored): a few KB each.
+KEPT_HISTORIES = 256
 
 
 def seat_json(seat: SeatStatus) -> dict[str, Any]:
@@ -45,18 +52,67 @@ def status_json(status: PnrStatus, predictions: dict[int, dict[str, Any]]) -> di
 
 def lookup_json(result: Lookup) -> dict[str, Any]:
     """The API's representation of a lookup."""
+    return {**_head_json(result), "history": history_json(result.history)}
+
+
+def _head_json(result: Lookup) -> dict[str, Any]:
     return {
         "pnr": status_json(result.status, result.predictions),
         "prediction_available": result.prediction_error is None,
         "prediction_error": result.prediction_error,
         "tracking_available": result.store_error is None and not result.stale,
         "stale": result.stale,
-        "history": [
-            {"as_of": h.as_of.astimezone(dt.UTC).isoformat(), "chart_prepared": h.chart_prepared,
-             "current_statuses": [seat_json(p.current_status) for p in h.passengers]}
-            for h in result.history
-        ],
     }
+
+
+def history_json(history: list[PnrStatus]) -> list[dict[str, Any]]:
+    """A history as the API shows it: each snapshot's time, chart flag and current statuses."""
+    return [
+        {"as_of": h.as_of.astimezone(dt.UTC).isoformat(), "chart_prepared": h.chart_prepared,
+         "current_statuses": [seat_json(p.current_status) for p in h.passengers]}
+        for h in history
+    ]
+
+
+class KeptHistories:
+    """The JSON of the histories this process sent, by (PNR, history version); a bounded LRU."""
+
+    def __init__(self, size: int = KEPT_HISTORIES) -> None:
+        self.size = size
+        self._kept: collections.OrderedDict[tuple[str, str], str] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def encoded(self, result: Lookup, dumps: Callable[[Any], str]) -> str:
+        """The history of `result` as `dumps` writes it, made once per version."""
+        if result.history_version is None:
+            return dumps(history_json(result.history))
+        key = (result.status.pnr, result.history_version)
+        with self._lock:
+            kept = self._kept.get(key)
+            if kept is not None:
+                self._kept.move_to_end(key)
+                return kept
+        kept = dumps(history_json(result.history))
+        with self._lock:
+            self._kept[key] = kept
+            while len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+        return kept
+
+
+def _body(result: Lookup) -> bytes:
+    """What jsonify(lookup_json(result)) sends, byte for byte, with the history as kept (KeptHistories)."""
+    provider = current_app.json
+    if getattr(provider, "compact", None) is False or (getattr(provider, "compact", None) is None and current_app.debug) \
+            or not getattr(provider, "sort_keys", False):
+        return jsonify(lookup_json(result)).get_data()  # indented, or keys in another order: made whole
+    dumps = functools.partial(provider.dumps, separators=(",", ":"))
+    kept: KeptHistories | None = current_app.extensions.get("pnr_kept_histories")
+    if kept is None:
+        kept = current_app.extensions.setdefault("pnr_kept_histories", KeptHistories())
+    head = dumps(_head_json(result))
+    # Keys sorted: "history" comes before every other key of the body.
+    return f'{{"history":{kept.encoded(result, dumps)},{head[1:]}\n'.encode()
 
 
 @lookups.get("/pnr/<pnr>")
@@ -73,7 +129,7 @@ def pnr_status(pnr: str) -> tuple[Response, int]:
     # A lookup answered again (app.services.recent) is sent as the bytes it was first sent as.
     body = result.rendered.get("api")
     if body is None:
-        body = result.rendered["api"] = jsonify(lookup_json(result)).get_data()
+        body = result.rendered["api"] = _body(result)
     return current_app.response_class(body, mimetype="application/json"), 200
 
 

@@ -1,7 +1,10 @@
 """The JSON API: its answers, its error objects, its rate limit shared by every worker."""
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import itertools
+import json
 
 import pytest
 from flask import Flask
@@ -35,6 +38,27 @@ def test_a_lookup_answers_status_chances_and_history(site: Flask) -> None:
         pr = p["prediction"]
         assert abs(pr["p_cnf"] + pr["p_rac"] + pr["p_wl"] - 1) < 1e-6 and pr["expected_final"] in {"CNF", "RAC", "WL"}
     assert r.headers["Cache-Control"] == "no-store"
+
+
+def test_a_history_sent_again_is_the_same_json_and_a_stored_status_shows_in_the_next(make_site: SiteFactory) -> None:
+    """The history's JSON is kept per history version: asked afresh again, a body is still what
+    jsonify writes (compact, keys sorted) with the same history; a status stored meanwhile (by
+    the tracker, another worker) is in the very next answer."""
+    site = make_site(LOOKUP_CACHE_S=0)
+    pnr, client = waitlisted_pnrs(site)[0], site.test_client()
+    first, again = client.get(f"/api/v1/pnr/{pnr}"), client.get(f"/api/v1/pnr/{pnr}")
+    assert first.status_code == again.status_code == 200
+    for r in (first, again):
+        assert r.data == (json.dumps(r.get_json(), sort_keys=True, separators=(",", ":")) + "\n").encode()
+    assert again.get_json()["history"] == first.get_json()["history"]
+
+    store = site.extensions["pnr_store"]
+    [latest] = store.history(pnr)[-1:]
+    moved = dataclasses.replace(latest, as_of=latest.as_of + dt.timedelta(seconds=1), chart_prepared=True)
+    assert store.record_snapshot(moved)
+    history = client.get(f"/api/v1/pnr/{pnr}").get_json()["history"]
+    assert len(history) == len(first.get_json()["history"]) + 1
+    assert moved.as_of.astimezone(dt.UTC).isoformat() in [h["as_of"] for h in history]
 
 
 def test_errors_are_objects_with_code_and_message(site: Flask) -> None:
