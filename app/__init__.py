@@ -22,6 +22,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from flask import Flask, current_app, has_app_context
 
     from . import alerts, config, services, version
+    from .alerts import watchdog
     from .services.sources import make_source
     from .web import logs
 
@@ -36,6 +37,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     logs.init_app(app)
     alerts.init_app(app, program=os.environ.get("SUPERVISOR_PROCESS_NAME", "web"))
+    watchdog.init_app(app)
     # Built now, so that a bad source setting stops the process with a clear message.
     app.extensions["pnr_source"] = make_source(app.config)
 

@@ -206,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with running_stack(**env) as (kit, smtp):
         cap = int(kit.env.get("PNR_UPSTREAM_CAP", "64"))
         deadline = float(kit.env.get("PNR_UPSTREAM_DEADLINE_S", "4"))
-        print(f"kit: {kit.env.get('PNR_WEB_WORKERS')} web workers ({kit.env.get('PNR_WEB_WORKER_CLASS', 'sync')}); "
+        print(f"kit: {kit.env.get('PNR_WEB_WORKERS')} web workers of {kit.env.get('PNR_WEB_THREADS') or 48} threads; "
               f"upstream cap {cap}, deadline {deadline:g} s; stand-in API latency {latency:g} s; "
               f"{args.visitors} visitors; settings changed: {overrides or 'none'}")
         print(f"ceilings: the kit's {cap} / {latency:g} s = {cap / latency:.1f} fresh answers/s; "

@@ -11,11 +11,15 @@ still tried (last) when the others fail, and first again once the time is up, so
 comes back gets its share of calls within SILENT_LAST_S.
 
 One client per process, made after gunicorn forks (ZeroMQ sockets must not cross a fork); a client
-used in a child of the process that made it drops the parent's sockets and starts afresh. Calls are
-serialised by a lock, so sharing a client between threads is safe, only not concurrent.
+used in a child of the process that made it drops the parent's sockets and starts afresh. The
+threads of a web worker call it at once: a REQ socket is not thread-safe and carries one request at
+a time, so each attempt takes a socket of its own from a pool per endpoint (made when none is idle,
+put back after a reply, closed on silence), and the pool grows to the number of calls made at once.
+One lock guards the pool, the rotation and the silent endpoints; it is never held across a wait.
 """
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import threading
@@ -61,7 +65,8 @@ class PredictorClient:
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._context: zmq.Context | None = None
-        self._sockets: dict[str, zmq.Socket] = {}  # at most one per endpoint; idle between calls
+        self._idle: dict[str, list[zmq.Socket]] = {}  # endpoint -> sockets with no request on them
+        self._busy: collections.Counter[str] = collections.Counter()  # endpoint -> sockets out on a call
         self._next = 0
         self._silent_until: dict[str, float] = {}  # endpoint -> monotonic time until which it is tried last
 
@@ -92,12 +97,15 @@ class PredictorClient:
         return out
 
     def close(self) -> None:
-        """Close every socket at once (linger 0) and the context."""
+        """Close every idle socket at once (linger 0), and the context unless a call still has a
+        socket out (that call closes its own: terminating the context now would wait for it)."""
         with self._lock:
-            for sock in self._sockets.values():
-                sock.close(linger=0)
-            self._sockets.clear()
-            if self._context is not None:
+            self._after_fork()
+            for socks in self._idle.values():
+                for sock in socks:
+                    sock.close(linger=0)
+            self._idle.clear()
+            if self._context is not None and not +self._busy:
                 self._context.term()
                 self._context = None
 
@@ -111,24 +119,26 @@ class PredictorClient:
         request_id, payload = protocol.encode_request(op, items)
         if len(payload) > protocol.MAX_MESSAGE_BYTES:
             raise ValueError(f"request is larger than {protocol.MAX_MESSAGE_BYTES} bytes")
+        deadline = time.monotonic() + self.deadline_ms / 1000
         with self._lock:
             self._after_fork()
-            deadline = time.monotonic() + self.deadline_ms / 1000
             order = self._order(endpoints)
-            attempt, tried = 0, []
-            while (remaining := deadline - time.monotonic()) > 0:
-                endpoint = order[attempt % len(order)]
-                attempt += 1
-                tried.append(endpoint)
-                reply = self._try(endpoint, payload, request_id, min(self.request_timeout_ms / 1000, remaining))
+        attempt, tried = 0, []
+        while (remaining := deadline - time.monotonic()) > 0:
+            endpoint = order[attempt % len(order)]
+            attempt += 1
+            tried.append(endpoint)
+            reply = self._try(endpoint, payload, request_id, min(self.request_timeout_ms / 1000, remaining))
+            with self._lock:
                 if reply is None:
                     self._silent_until[endpoint] = time.monotonic() + SILENT_LAST_S
                 else:
                     self._silent_until.pop(endpoint, None)
-                    if not reply["ok"]:
-                        error = reply["error"]
-                        raise PredictorError(error["code"], str(error.get("message", "")))
-                    return reply
+            if reply is not None:
+                if not reply["ok"]:
+                    error = reply["error"]
+                    raise PredictorError(error["code"], str(error.get("message", "")))
+                return reply
         raise PredictorUnavailable(f"no predictor answered {op} within {self.deadline_ms} ms "
                                    f"({attempt} attempts over {', '.join(sorted(set(tried)))})")
 
@@ -142,7 +152,7 @@ class PredictorClient:
 
     def _try(self, endpoint: str, payload: bytes, request_id: str, timeout_s: float) -> dict[str, Any] | None:
         """One attempt on one endpoint: the reply, or None after closing the socket on silence."""
-        sock = self._socket(endpoint)
+        sock = self._take(endpoint)
         try:
             sock.send(payload, zmq.NOBLOCK)
             end = time.monotonic() + timeout_s
@@ -160,34 +170,53 @@ class PredictorClient:
                     break
                 if reply.get("id") is None and reply["ok"]:
                     break
+                self._give_back(endpoint, sock)
                 return reply
         except zmq.ZMQError as exc:
             log.warning("predictor %s: %s", endpoint, exc)
         # Lazy Pirate: a REQ socket that got no reply cannot send again; throw it away, request and all.
-        self._discard(endpoint)
+        self._give_back(endpoint, sock, discard=True)
         log.info("predictor %s did not answer within %.0f ms", endpoint, timeout_s * 1000)
         return None
 
-    def _socket(self, endpoint: str) -> zmq.Socket:
-        sock = self._sockets.get(endpoint)
-        if sock is None:
+    def _take(self, endpoint: str) -> zmq.Socket:
+        """An idle socket to `endpoint`, or a new one; this call's alone until given back."""
+        with self._lock:
+            self._after_fork()
+            self._busy[endpoint] += 1
+            idle = self._idle.get(endpoint)
+            if idle:
+                return idle.pop()
             if self._context is None:
                 self._context = zmq.Context()
-            sock = self._context.socket(zmq.REQ)
+            context = self._context
+        try:
+            sock = context.socket(zmq.REQ)
             sock.setsockopt(zmq.LINGER, 0)
             sock.setsockopt(zmq.MAXMSGSIZE, 4 * protocol.MAX_MESSAGE_BYTES)
             sock.connect(endpoint)
-            self._sockets[endpoint] = sock
+        except zmq.ZMQError:
+            with self._lock:
+                self._busy[endpoint] -= 1
+            raise
         return sock
 
-    def _discard(self, endpoint: str) -> None:
-        sock = self._sockets.pop(endpoint, None)
-        if sock is not None:
-            sock.close(linger=0)
+    def _give_back(self, endpoint: str, sock: zmq.Socket, discard: bool = False) -> None:
+        """Back to the idle pool after a reply; closed after silence, or when the client was closed
+        or forked meanwhile."""
+        with self._lock:
+            if os.getpid() != self._pid:
+                return
+            self._busy[endpoint] -= 1
+            if not discard and self._context is not None:
+                self._idle.setdefault(endpoint, []).append(sock)
+                return
+        sock.close(linger=0)
 
     def _after_fork(self) -> None:
         """In a forked child, forget (never close) the parent's sockets and context."""
         if os.getpid() != self._pid:
             self._pid = os.getpid()
-            self._sockets = {}
+            self._idle = {}
+            self._busy = collections.Counter()
             self._context = None

@@ -1,12 +1,16 @@
 """The kit's real web app with routes that fail, for error-mail tests under gunicorn: /boom raises,
-/sleep/<seconds> holds its worker (past gunicorn's timeout, if asked), /grow/<mb> allocates."""
+/sleep/<seconds> holds its worker's thread (past gunicorn's timeout, if asked) and logs that it
+sleeps, /grow/<mb> allocates."""
 from __future__ import annotations
 
+import logging
 import time
 
 from flask import Flask
 
 from app import create_app
+
+log = logging.getLogger(__name__)
 
 
 def create() -> Flask:
@@ -19,6 +23,7 @@ def create() -> Flask:
 
     @app.get("/sleep/<float:seconds>")
     def sleep(seconds: float) -> str:
+        log.info("sleeping %.1f s", seconds)
         time.sleep(seconds)  # a fare table that never answers
         return "slept"
 

@@ -292,6 +292,56 @@ def test_a_worker_timeout_mails_the_request_and_its_stack_and_a_killed_worker_ma
     assert kit.states()["slowweb"][0] == "RUNNING" and int(kit.ctl("pid", "slowweb").stdout) == master
 
 
+def _timed_get(port: int, path: str) -> tuple[str, float]:
+    """GET `path`: its body, or the name of the error that ended it; and when that was (monotonic)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=60) as reply:
+            outcome = reply.read().decode()
+    except (urllib.error.URLError, ConnectionError, http.client.HTTPException) as exc:
+        outcome = type(exc).__name__
+    return outcome, time.monotonic()
+
+
+def test_a_threaded_worker_answers_health_beside_a_stuck_request_and_lets_others_finish_when_it_retires(
+        kits, tmp_path: Path, smtp_sink) -> None:
+    """One gthread worker and a 4 s timeout: /healthz answers at once beside a stuck request; when the
+    watchdog retires the worker, the stuck visitor is cut off at once, while a request that began
+    since (3.5 s long, inside the timeout) is answered before the worker exits."""
+    timeout_s = 4.0
+    kit = make(kits, tmp_path, smtp_sink, standin_web("threadweb"), PNR_WEB_TIMEOUT_S=f"{timeout_s:g}",
+               PNR_WEB_WORKERS="1")
+    kit.ctl("start", "threadweb")
+    wait_for(lambda: kit.get("/healthz")[0] == 200, 60, "the web app", interval_s=0.5)
+    master = psutil.Process(int(kit.ctl("pid", "threadweb").stdout))
+    [worker] = master.children()
+    log = kit.var / "log" / "threadweb.log"
+
+    with ThreadPoolExecutor(2) as pool:
+        stuck = pool.submit(_timed_get, kit.web_port, "/sleep/60.0")
+        wait_for(lambda: "sleeping 60.0 s" in log.read_text(), 10, "the stuck request in its sleep")
+        stuck_since = time.monotonic()
+        started = time.monotonic()
+        assert kit.get("/healthz")[0] == 200
+        assert time.monotonic() - started < 1.0
+        # The other request has to be in flight when the watchdog looks past the timeout, and younger
+        # than the timeout then: it starts halfway through the stuck one's.
+        time.sleep(max(0.0, stuck_since + timeout_s / 2 - time.monotonic()))
+        other = pool.submit(_timed_get, kit.web_port, "/sleep/3.5")
+        (stuck_outcome, cut_at), (other_outcome, answered_at) = stuck.result(60), other.result(60)
+
+    assert stuck_outcome in {"RemoteDisconnected", "ConnectionResetError"}, stuck_outcome
+    assert cut_at - stuck_since < timeout_s + 2.0  # cut off when the watchdog saw it, not when the worker exited
+    assert other_outcome == "slept" and cut_at < answered_at  # in flight during the retirement, and answered
+    [mail] = wait_for(lambda: about(smtp_sink, "threadweb"), MAIL_DEADLINE_S, "the timeout's mail")
+    body = text(mail)
+    assert "threadweb: worker timeout: GET /sleep/60.0 held a worker past 4 s" in body
+    assert f"Worker {worker.pid} of threadweb retired itself" in body
+    assert "(the stuck request):" in body and "time.sleep(seconds)  # a fare table that never answers" in body
+    wait_for(lambda: [w.pid for w in master.children()] not in ([], [worker.pid]), 30, "another worker")
+    wait_for(lambda: kit.get("/healthz")[0] == 200, 30, "the new worker answering", interval_s=0.25)
+    assert not worker.is_running() and master.is_running()
+
+
 def _memory_cgroup(limit_bytes: int) -> Path:
     """A fresh memory cgroup with `limit_bytes` (cgroup v1 or v2), or a skip saying why there is none."""
     v1, v2 = Path("/sys/fs/cgroup/memory"), Path("/sys/fs/cgroup")

@@ -6,10 +6,13 @@ etc/gunicorn.conf.py installs these hooks from here (`on_starting` notes the OOM
 - `worker_abort` runs inside a worker that overran the timeout (gunicorn sends it SIGABRT): it
   writes the request it was serving and every thread's stack to var/run/worker-deaths/<pid>.json.
   It sends nothing: the worker is about to die, and a mail could hold it past the SIGKILL;
+- `post_worker_init` starts the watchdog of a threaded worker (app/alerts/watchdog.py), whose main
+  loop tells the master it is alive however long a request thread is stuck: a request past the
+  timeout makes it write the same record, with reason "timeout", and retire its worker;
 - `Logger.error`/`warning` in the master notes "Worker (pid:N) was sent SIGKILL!" as gunicorn logs
   it, the only place the master gives the signal that ended a worker;
-- `child_exit` runs in the master after each worker is reaped: a timeout (the worker's `aborted`)
-  or a worker killed by a signal other than SIGTERM (with "by the kernel's OOM killer" when
+- `child_exit` runs in the master after each worker is reaped: a timeout (the worker's `aborted`,
+  or a record with reason "timeout" from the watchdog) or a worker killed by a signal other than SIGTERM (with "by the kernel's OOM killer" when
   /proc/vmstat's oom_kill moved since the master looked last) becomes an alert, posted through
   the kit's flood control by a child process, so the master's loop never waits on SMTP. A worker that
   ended because the master asked (HUP, shutdown, max_requests) is no alert, nor is one that exited
@@ -36,7 +39,7 @@ from gunicorn.glogging import Logger as GunicornLogger
 from plumbing import jsonfile
 
 from ..version import of_checkout
-from . import flood
+from . import flood, watchdog
 from .flood import Alert, utc
 from .mail import MailSettings
 from .orphans import oom_kills
@@ -61,17 +64,36 @@ def on_starting(server: Any) -> None:
     _oom_seen[0] = oom_kills()
 
 
+def post_worker_init(worker: Any) -> None:
+    """In each worker, once it has loaded the app: the watchdog, if the worker is threaded."""
+    watchdog.start(worker, write_record)
+
+
 def worker_abort(worker: Any) -> None:
-    """In the stuck worker: its request and stacks, to a file the master reads."""
+    """In the stuck worker: its request and stacks, to a file the master reads.
+
+    A sync worker is aborted in the thread that serves the request; a threaded one only when its
+    main loop is stuck, and then the oldest request in flight is the one named."""
     from .handler import request_context
 
+    oldest = watchdog.in_flight()[:1]
+    write_record("abort", request_context() or (oldest[0].request if oldest else {}), [], [])
+
+
+def write_record(reason: str, request: dict[str, str], stuck: list[int], also: list[dict[str, str]]) -> None:
+    """This worker's request and every thread's stack (the `stuck` threads first), for the master."""
     frames = sys._current_frames()  # noqa: SLF001 - the documented way to every thread's stack
+    order = {ident: i for i, ident in enumerate(stuck)}
     stacks = []
-    for thread in threading.enumerate():
+    for thread in sorted(threading.enumerate(), key=lambda t: order.get(t.ident or -1, len(order))):
+        if stuck and thread is threading.current_thread():
+            continue  # the watchdog's own
         frame = frames.get(thread.ident or -1)
         if frame is not None:
-            stacks.append(f"Thread {thread.name}:\n" + "".join(traceback.format_stack(frame)))
-    record = {"pid": os.getpid(), "at": time.time(), "request": request_context(), "stacks": stacks}
+            mark = " (the stuck request)" if thread.ident in order else ""
+            stacks.append(f"Thread {thread.name}{mark}:\n" + "".join(traceback.format_stack(frame)))
+    record = {"pid": os.getpid(), "at": time.time(), "reason": reason, "request": request, "also": also,
+              "stacks": stacks}
     jsonfile.write(_folder() / f"{os.getpid()}.json", record)
 
 
@@ -133,14 +155,23 @@ def _alert_for(pid: int, aborted: bool, timeout_s: float) -> Alert | None:
     head = [f"Host:         {host}", f"Program:      {program}", f"Version:      {of_checkout()}",
             f"Worker pid:   {pid}", f"Time:         {utc(time.time())}"]
     todo = ["", "What to run (docs/oncall.md):", f"  ./scripts/ctl tail -8000 {program}", f"  ./scripts/ctl status {program}"]
-    if aborted:
+    retired = (record or {}).get("reason") == "timeout"
+    if aborted or retired:
         request = (record or {}).get("request") or {}
         what = f"worker timeout: {request.get('request', 'a request')} held a worker past {timeout_s:g} s"
-        lines = [f"gunicorn killed worker {pid} of {program}: it served one request for more than its timeout "
-                 f"({timeout_s:g} s). The visitor got no answer (a reset, or a 502 from a proxy).", "", *head,
-                 *(f"{k.capitalize() + ':':<13} {v}" for k, v in request.items())]
+        if retired:
+            opening = (f"Worker {pid} of {program} retired itself: one of its requests ran for more than the timeout "
+                       f"({timeout_s:g} s). That visitor got no answer (a reset, or a 502 from a proxy); the worker "
+                       "took no new requests, let its others finish, then exited, and gunicorn started another.")
+        else:
+            opening = (f"gunicorn killed worker {pid} of {program}: it served one request for more than its timeout "
+                       f"({timeout_s:g} s). The visitor got no answer (a reset, or a 502 from a proxy).")
+        lines = [opening, "", *head, *(f"{k.capitalize() + ':':<13} {v}" for k, v in request.items())]
+        lines += [f"Also stuck:   {other.get('request', '?')} (request id {other.get('request id', '-')})"
+                  for other in (record or {}).get("also", [])]
         if record:
-            lines += ["", "The worker's stacks when gunicorn aborted it (worker_abort):", *record["stacks"]]
+            when = "its watchdog found the request stuck" if retired else "gunicorn aborted it (worker_abort)"
+            lines += ["", f"The worker's stacks when {when}:", *record["stacks"]]
         else:
             lines += ["", "No stack: the worker did not write one before it died (killed while stuck in C code?)."]
         return Alert(fingerprint=f"worker-timeout|{program}", program=program, kind="worker",

@@ -3,16 +3,20 @@
 A web worker keeps them in its Flask app (one app per test, clients made after gunicorn forks); a
 job has no Flask app and binds its own Services for the life of the process (app/jobs/main.py).
 The store, the source, the predictor client and the outgoing mail ask `current()` and never import
-Flask, so a job's process carries none of the web app.
+Flask, so a job's process carries none of the web app. A web worker serves many requests at once on
+threads: each client is made once, by `shared`, however many threads ask for it first.
 """
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import threading
 from collections.abc import Callable, Iterator, MutableMapping
-from typing import Any
+from typing import Any, TypeVar
 
 from .. import config as settings
+
+T = TypeVar("T")
 
 
 class Services:
@@ -21,6 +25,18 @@ class Services:
     def __init__(self, config: MutableMapping[str, Any], extensions: MutableMapping[str, Any] | None = None):
         self.config = config
         self.extensions: MutableMapping[str, Any] = {} if extensions is None else extensions
+        self._making = threading.Lock()
+
+    def shared(self, name: str, make: Callable[[], T]) -> T:
+        """The client kept as `name`, made by `make()` on first use, once even when threads ask at once
+        (two MongoClients made together would leave one with its monitor threads running)."""
+        found = self.extensions.get(name)
+        if found is None:
+            with self._making:
+                found = self.extensions.get(name)
+                if found is None:
+                    found = self.extensions[name] = make()
+        return found  # type: ignore[no-any-return]
 
     @classmethod
     def from_env(cls) -> Services:

@@ -129,11 +129,7 @@ def _record(status: PnrStatus, now: dt.datetime) -> tuple[list[PnrStatus], str |
 
 def get_histories() -> HistoryCache:
     """The process's cache of parsed histories, made on first use."""
-    ext = services.current().extensions
-    histories: HistoryCache | None = ext.get("pnr_histories")
-    if histories is None:
-        histories = ext["pnr_histories"] = HistoryCache()
-    return histories
+    return services.current().shared("pnr_histories", HistoryCache)
 
 
 def _check_writes() -> None:
@@ -151,10 +147,7 @@ def _check_writes() -> None:
 def get_recent() -> RecentLookups:
     """The process's recent complete lookups, made on first use."""
     current = services.current()
-    recent: RecentLookups | None = current.extensions.get("pnr_recent")
-    if recent is None:
-        recent = current.extensions["pnr_recent"] = RecentLookups(current.config["LOOKUP_CACHE_S"])
-    return recent
+    return current.shared("pnr_recent", lambda: RecentLookups(current.config["LOOKUP_CACHE_S"]))
 
 
 def _source_history(pnr: str, now: dt.datetime) -> list[PnrStatus]:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 from predictor.client import PredictorClient, PredictorUnavailable
@@ -22,19 +21,15 @@ UNLIKELY_BELOW_P = 0.30
 
 
 def get_predictor() -> PredictorClient:
-    """The process's client, made after gunicorn forks (a client made before fork is not reused)."""
-    ext = services.current().extensions
-    client = ext.get("pnr_predictor")
-    if client is None or ext.get("pnr_predictor_pid") != os.getpid():
-        cfg = services.current().config
-        client = PredictorClient(
-            cfg["PREDICTOR_ENDPOINTS"],
-            request_timeout_ms=cfg["PREDICTOR_TIMEOUT_MS"],
-            deadline_ms=cfg["PREDICTOR_DEADLINE_MS"],
-        )
-        ext["pnr_predictor"] = client
-        ext["pnr_predictor_pid"] = os.getpid()
-    return client
+    """The process's client, made on first use (after gunicorn forks; one used across a fork drops the
+    parent's sockets itself), shared by the worker's threads."""
+    current = services.current()
+    cfg = current.config
+    return current.shared("pnr_predictor", lambda: PredictorClient(
+        cfg["PREDICTOR_ENDPOINTS"],
+        request_timeout_ms=cfg["PREDICTOR_TIMEOUT_MS"],
+        deadline_ms=cfg["PREDICTOR_DEADLINE_MS"],
+    ))
 
 
 def items_for(status: PnrStatus) -> list[dict[str, Any]]:

@@ -196,6 +196,16 @@ class SharedCounts(MongoDBStorage):
 
     STORAGE_SCHEME = ["pnr+mongodb", "pnr+mongodb+srv"]
     SCHEME_PREFIX = "pnr+"
+    _making = threading.Lock()
+
+    @property
+    def storage(self) -> pymongo.MongoClient:
+        """The client, made on first use once however many of a worker's threads ask at once (limits
+        makes it unguarded, and a second client would live on with its monitor threads)."""
+        if self._storage is None:
+            with self._making:
+                return super().storage
+        return self._storage
 
     def _init_mongo_client(self, uri: str | None, **options: Any) -> pymongo.MongoClient:
         return pymongo.MongoClient((uri or "")[len(self.SCHEME_PREFIX):], **options)

@@ -6,6 +6,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,7 @@ def test_a_daemon_killed_mid_request_is_replaced_within_the_deadline(
 
     caller = threading.Thread(target=call)
     caller.start()  # a fresh client tries the first endpoint first
-    wait_for(lambda: a.endpoint in client._sockets, 5, "the request on its way to the frozen daemon")
+    wait_for(lambda: client._busy[a.endpoint], 5, "the request on its way to the frozen daemon")
     a.signal(signal.SIGKILL)
     caller.join(10)
     assert outcome["results"] == reference.predict(ITEMS)
@@ -231,6 +232,38 @@ def test_reload_under_load_drops_nothing(daemons: Callable[..., Any], clients: C
     seen = {json.dumps(results, sort_keys=True) for results in answers}
     assert seen == {json.dumps(r, sort_keys=True) for r in expected.values()}  # each answer one model's, both seen
     assert a.proc.poll() is None and b.proc.poll() is None
+
+
+def test_sixteen_threads_share_a_client_each_getting_its_own_answers(
+        daemons: Callable[..., Any], clients: Callable[..., PredictorClient], reference: Model) -> None:
+    """A web worker's threads call one client at once: no socket is shared, no answer crosses to
+    another call, and a daemon frozen halfway costs nobody an answer."""
+    a, b = daemons(), daemons()
+    client = clients([a.endpoint, b.endpoint], deadline_ms=5000)
+    batches = [random_items(reference, 1 + i % 5, np.random.default_rng(i)) for i in range(16)]
+    expected = [reference.predict(items) for items in batches]
+    start, halfway = threading.Barrier(16), threading.Barrier(17)
+    wrong: list[tuple[int, Any]] = []
+
+    def hammer(i: int) -> int:
+        start.wait()
+        for call in range(60):
+            if call == 30:
+                halfway.wait()
+            results = client.predict(batches[i])
+            if results != expected[i]:
+                wrong.append((i, results))
+        return call + 1
+
+    with ThreadPoolExecutor(16) as pool:
+        done = [pool.submit(hammer, i) for i in range(16)]
+        halfway.wait(30)
+        a.signal(signal.SIGSTOP)  # thawed by the fixture's teardown
+        assert [f.result(60) for f in done] == [60] * 16
+    assert wrong == []
+    # Calls ran at once, each on a socket of its own: never more sockets to an endpoint than threads.
+    assert sum(len(idle) for idle in client._idle.values()) > 1
+    assert all(len(idle) <= 16 for idle in client._idle.values()) and not +client._busy
 
 
 def test_bad_arguments() -> None:

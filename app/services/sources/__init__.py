@@ -43,6 +43,8 @@ def make_source(config: Mapping[str, Any]) -> Source:
             shape=config["HTTP_SHAPE"],
             path_template=config["HTTP_PATH_TEMPLATE"],
             key_header=config["HTTP_KEY_HEADER"] or None,
+            # At most UPSTREAM_CAP calls are in flight on the host, so no worker needs more.
+            connections=config["UPSTREAM_CAP"],
         )
     except ValueError as exc:
         raise SettingsError(f"PNR_HTTP_*: {exc}") from None
@@ -57,8 +59,5 @@ def make_source(config: Mapping[str, Any]) -> Source:
 
 def get_source() -> Source:
     """The process's source, made from its settings on first use (create_app makes it at start)."""
-    ext = services.current().extensions
-    source: Source | None = ext.get("pnr_source")
-    if source is None:
-        source = ext["pnr_source"] = make_source(services.current().config)
-    return source
+    current = services.current()
+    return current.shared("pnr_source", lambda: make_source(current.config))

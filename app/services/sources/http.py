@@ -71,6 +71,7 @@ class HttpSource:
         key_header: str | None = None,
         headers: Mapping[str, str] | None = None,
         backoff_s: float = RETRY_BACKOFF_S,
+        connections: int = 1,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"the status API base URL must start with http:// or https://, not {base_url!r}")
@@ -78,8 +79,8 @@ class HttpSource:
             raise ValueError(f"unknown reply shape {shape!r}; known: {', '.join(shapes.SHAPES)}")
         if not api_key and ("{key}" in path_template or key_header):
             raise ValueError("the status API needs a key: the path template or key header uses one")
-        if timeout_s <= 0 or retries < 0:
-            raise ValueError("timeout_s must be positive and retries not negative")
+        if timeout_s <= 0 or retries < 0 or connections < 1:
+            raise ValueError("timeout_s and connections must be positive and retries not negative")
         try:
             path_template.format(pnr="0", key="0")
         except (KeyError, IndexError, ValueError) as exc:
@@ -96,8 +97,10 @@ class HttpSource:
         self._headers = {"Accept": "application/json", **(headers or {})}
         if key_header:
             self._headers[key_header] = self._api_key
-        # Connections are kept per host and reused; no retries or redirects below _fetch's own.
-        self._pool = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(total=timeout_s))
+        # Connections are kept per host and reused, up to `connections` (the threads of a worker asking
+        # at once: past it urllib3 opens one more and drops it afterwards, with a warning); no retries
+        # or redirects below _fetch's own.
+        self._pool = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(total=timeout_s), maxsize=connections)
         _URL_LOG_FILTER.secrets |= self._secrets
         for name in URL_LOGGERS:
             logging.getLogger(name).addFilter(_URL_LOG_FILTER)  # no-op when already added

@@ -51,13 +51,14 @@ def connect(uri: str, db_name: str, timeout_ms: int, retention_days: int) -> Sto
 
 
 def get_store() -> Store:
-    """The process's Store, made on first use (after gunicorn forks), indexes ensured once."""
-    ext = services.current().extensions
-    store: Store | None = ext.get("pnr_store")
-    if store is None:
-        cfg = services.current().config
-        store = connect(cfg["MONGO_URI"], cfg["MONGO_DB"], cfg["MONGO_TIMEOUT_MS"], cfg["RETENTION_DAYS"])
-        ext["pnr_store"] = store
+    """The process's Store, made on first use (after gunicorn forks), indexes ensured once.
+
+    Indexes are ensured outside the making lock: while the server is down each attempt waits out the
+    selection timeout, and threads queued behind one another would wait it out one after another."""
+    current = services.current()
+    ext, cfg = current.extensions, current.config
+    store = current.shared("pnr_store", lambda: connect(cfg["MONGO_URI"], cfg["MONGO_DB"], cfg["MONGO_TIMEOUT_MS"],
+                                                        cfg["RETENTION_DAYS"]))
     if not ext.get("pnr_store_indexed"):
         store.init_indexes()
         ext["pnr_store_indexed"] = True

@@ -2,12 +2,17 @@
 from __future__ import annotations
 
 import multiprocessing
+import threading
 import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
-from support import wait_for
+import pymongo
+from support import MongoServer, wait_for
 
-from app.web.counts import HostCounts
+from app.web.counts import HostCounts, SharedCounts
 
 
 def counts(tmp_path: Path) -> HostCounts:
@@ -93,3 +98,26 @@ def test_fixed_window_counters_expire(tmp_path: Path) -> None:
     assert storage.incr("w", 60) == 1
     storage.clear("w")
     assert storage.get("w") == 0 and storage.check()
+
+
+def test_the_store_counts_of_sixteen_threads_asking_at_once_share_one_client(shared_mongo: MongoServer) -> None:
+    made: list[pymongo.MongoClient] = []
+
+    class Counted(SharedCounts):
+        def _init_mongo_client(self, uri: str | None, **options: Any) -> pymongo.MongoClient:
+            made.append(client := super()._init_mongo_client(uri, **options))
+            return client
+
+    storage = Counted(SharedCounts.SCHEME_PREFIX + shared_mongo.uri, database_name=f"counts_{uuid.uuid4().hex[:8]}")
+    asked = threading.Barrier(16)
+
+    def count(_: int) -> bool:
+        asked.wait()
+        return bool(storage.acquire_entry("pnr/203.0.113.9/lookup/10/1/minute", 10, 60))
+
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            granted = sum(pool.map(count, range(16)))
+        assert len(made) == 1 and granted == 10
+    finally:
+        storage.close()
