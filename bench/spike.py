@@ -68,11 +68,14 @@ class StandIn:
                     time.sleep(0.05)
                 time.sleep(stand_in.latency_s)
                 body = json.dumps({**stand_in.template, "Pnr": pnr}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the kit gave up on this call at its deadline, as it should
 
             def log_message(self, format: str, *args: Any) -> None:
                 """Quiet."""
