@@ -15,6 +15,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify
 from werkzeug.wrappers import Response
 
+from .. import services
 from ..domain.pnr import PnrStatus, SeatStatus
 from ..services.lookup import Lookup, lookup
 from . import openapi
@@ -103,13 +104,11 @@ class KeptHistories:
 def _body(result: Lookup) -> bytes:
     """What jsonify(lookup_json(result)) sends, byte for byte, with the history as kept (KeptHistories)."""
     provider = current_app.json
-    if getattr(provider, "compact", None) is False or (getattr(provider, "compact", None) is None and current_app.debug) \
-            or not getattr(provider, "sort_keys", False):
+    compact = getattr(provider, "compact", None)
+    if compact is False or (compact is None and current_app.debug) or not getattr(provider, "sort_keys", False):
         return jsonify(lookup_json(result)).get_data()  # indented, or keys in another order: made whole
     dumps = functools.partial(provider.dumps, separators=(",", ":"))
-    kept: KeptHistories | None = current_app.extensions.get("pnr_kept_histories")
-    if kept is None:
-        kept = current_app.extensions.setdefault("pnr_kept_histories", KeptHistories())
+    kept = services.current().shared("pnr_kept_histories", KeptHistories)
     head = dumps(_head_json(result))
     # Keys sorted: "history" comes before every other key of the body.
     return f'{{"history":{kept.encoded(result, dumps)},{head[1:]}\n'.encode()
