@@ -5,8 +5,9 @@ import dataclasses
 import datetime as dt
 import enum
 import re
-from typing import Any
+from typing import Any, TypeVar
 
+T = TypeVar("T")
 PNR_LENGTH = 10
 MAX_PASSENGERS = 6
 MAX_TATKAL_PASSENGERS = 4
@@ -113,9 +114,11 @@ class SeatStatus:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SeatStatus:
-        """Rebuild from `to_dict` output (store documents, API payloads)."""
-        return cls(**{**d, "code": StatusCode(d["code"])})
+    def from_dict(cls, d: dict[str, Any], shared: Shared | None = None) -> SeatStatus:
+        """Rebuild from `to_dict` output (store documents, API payloads); `shared` as for PnrStatus."""
+        if shared is None:
+            return cls(**{**d, "code": StatusCode(d["code"])})
+        return shared.one(cls(**{k: shared.one(v) for k, v in d.items() if k != "code"}, code=StatusCode(d["code"])))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,13 +138,14 @@ class Passenger:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Passenger:
-        """Rebuild from `to_dict` output."""
-        return cls(
+    def from_dict(cls, d: dict[str, Any], shared: Shared | None = None) -> Passenger:
+        """Rebuild from `to_dict` output; `shared` as for PnrStatus."""
+        passenger = cls(
             number=d["number"],
-            booking_status=SeatStatus.from_dict(d["booking_status"]),
-            current_status=SeatStatus.from_dict(d["current_status"]),
+            booking_status=SeatStatus.from_dict(d["booking_status"], shared),
+            current_status=SeatStatus.from_dict(d["current_status"], shared),
         )
+        return passenger if shared is None else shared.one(passenger)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,11 +191,16 @@ class PnrStatus:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> PnrStatus:
-        """Rebuild from `to_dict` output."""
+    def from_dict(cls, d: dict[str, Any], shared: Shared | None = None) -> PnrStatus:
+        """Rebuild from `to_dict` output.
+
+        The statuses of one history repeat the journey's facts and most passengers' statuses: parsed
+        with one `shared`, equal values (strings, dates, seat statuses, passengers) are one object, which
+        makes a parsed history about a third of the size it would be.
+        """
         d = dict(d)
         d["journey_class"] = JourneyClass(d["journey_class"])
-        d["passengers"] = tuple(Passenger.from_dict(p) for p in d["passengers"])
+        d["passengers"] = tuple(Passenger.from_dict(p, shared) for p in d["passengers"])
         for key in ("journey_date", "booking_date"):
             d[key] = dt.date.fromisoformat(d[key]) if d.get(key) else None
         for key in ("as_of", "departure", "chart_time"):
@@ -199,12 +208,34 @@ class PnrStatus:
             if isinstance(value, str):
                 value = dt.datetime.fromisoformat(value)
             d[key] = _utc(value) if value else None
-        fields = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in fields})
+        if shared is None:
+            return cls(**{k: v for k, v in d.items() if k in _STATUS_NAMES})
+        return cls(**{k: shared.one(v) for k, v in d.items() if k in _STATUS_NAMES})
+
+
+class Shared:
+    """One object for each distinct value met while parsing (PnrStatus.from_dict): frozen values only.
+
+    Values are told apart by type as well, so that True never stands for 1, nor the string "WL" for
+    StatusCode.WL, which compare equal.
+    """
+
+    def __init__(self) -> None:
+        self._values: dict[tuple[type, Any], Any] = {}
+
+    def one(self, value: T) -> T:
+        """`value`, or the equal value of the same type met before."""
+        if value is None or isinstance(value, (bool, int, float)):
+            return value
+        try:
+            return self._values.setdefault((type(value), value), value)
+        except TypeError:  # unhashable: kept as it is
+            return value
 
 
 _SEAT_FIELDS = tuple(f.name for f in dataclasses.fields(SeatStatus))
 _STATUS_FIELDS = tuple(f.name for f in dataclasses.fields(PnrStatus))
+_STATUS_NAMES = frozenset(_STATUS_FIELDS)
 
 
 def _utc(value: dt.datetime) -> dt.datetime:

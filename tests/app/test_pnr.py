@@ -11,6 +11,7 @@ from app.domain.pnr import (
     Passenger,
     PnrStatus,
     SeatStatus,
+    Shared,
     StatusCode,
     UnknownStatus,
     parse_journey_class,
@@ -245,3 +246,33 @@ def test_pnr_status_dict_round_trip() -> None:
     )
     assert PnrStatus.from_dict(status.to_dict()) == status
     assert status.hours_to_chart == 70.5
+
+
+def test_a_history_parsed_with_one_shared_holds_each_value_once() -> None:
+    start = dt.datetime(2024, 2, 1, 6, 0, tzinfo=dt.UTC)
+    history = [
+        PnrStatus(pnr="4361365838", train_number="18638", train_name="SMVB HTE EXP", journey_date=dt.date(2024, 2, 13),
+                  from_station="SMVB", to_station="HTE", journey_class=JourneyClass.THIRD_AC, quota="GN",
+                  chart_prepared=day == 3,
+                  passengers=(Passenger(1, parse_status("GNWL  72"), parse_status(f"GNWL  {40 - day}")),
+                              Passenger(2, parse_status("GNWL  73"), parse_status("RAC 1" if day else "GNWL 1"))),
+                  as_of=start + dt.timedelta(days=day), chart_time=start + dt.timedelta(days=12))
+        for day in range(4)
+    ]
+    docs = [s.to_dict() for s in history]
+    shared = Shared()
+    parsed = [PnrStatus.from_dict(d, shared) for d in docs]
+    assert parsed == history == [PnrStatus.from_dict(d) for d in docs]
+    first, *rest = parsed
+    for later in rest:
+        assert later.train_name is first.train_name and later.chart_time is first.chart_time
+        assert later.passengers[0].booking_status is first.passengers[0].booking_status
+    assert parsed[2].passengers[1] is parsed[1].passengers[1]  # "RAC 1" on both days: one passenger
+    assert parsed[0].passengers[1] is not parsed[1].passengers[1]
+
+
+def test_shared_never_stands_one_type_for_another_that_compares_equal() -> None:
+    shared = Shared()
+    assert shared.one("WL") == StatusCode.WL and type(shared.one(StatusCode.WL)) is StatusCode
+    assert shared.one(True) is True and shared.one(1) == 1 and type(shared.one(1)) is int
+    assert shared.one(["a"]) == ["a"]  # unhashable: as it is

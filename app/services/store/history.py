@@ -14,7 +14,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from plumbing.zones import utcnow
 
-from ...domain.pnr import PnrStatus
+from ...domain.pnr import PnrStatus, Shared
 from .core import StoreCore
 from .errors import mapped_errors
 
@@ -138,7 +138,8 @@ class History(StoreCore):
         """Every stored status of a PNR with its digest (status_digest), oldest first."""
         with mapped_errors(self):
             docs = list(self.db.snapshots.find({"pnr": pnr}, {"status": 1, "digest": 1}).sort("taken_at", 1))
-        return [(doc["digest"], PnrStatus.from_dict(doc["status"])) for doc in docs]
+        shared = Shared()
+        return [(doc["digest"], PnrStatus.from_dict(doc["status"], shared)) for doc in docs]
 
     def last_snapshot(self, pnr: str) -> PnrStatus | None:
         """The newest stored status of a PNR, for answering while the source is down."""
