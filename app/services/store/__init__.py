@@ -6,6 +6,8 @@ the tracker) can record the same PNR at once without duplicates, and a retried w
 """
 from __future__ import annotations
 
+import linecache
+
 import pymongo
 
 from plumbing.zones import utcnow
@@ -37,6 +39,7 @@ def connect(uri: str, db_name: str, timeout_ms: int, retention_days: int) -> Sto
     embedded db syncs every commit; a MongoDB standalone by default acknowledges before its journal
     is on disk, and SecantusDB without --sync-on-commit loses the last writes to a SIGKILL).
     """
+    read_before = set(linecache.cache)
     client: pymongo.MongoClient = pymongo.MongoClient(
         uri,
         journal=True,
@@ -47,6 +50,10 @@ def connect(uri: str, db_name: str, timeout_ms: int, retention_days: int) -> Sto
         tz_aware=True,
         appname="pnr.me",
     )
+    # pymongo records the stack the client was made on (to name it in a warning after fork), and
+    # formatting it reads every source file of that stack into linecache: 0.7 MiB a web worker kept.
+    for name in set(linecache.cache) - read_before:
+        linecache.cache.pop(name, None)
     return Store(client, db_name, retention_days)
 
 
