@@ -34,6 +34,13 @@ def test_the_child_returns_its_result_from_another_process_with_the_jobs_setting
     assert result["pid"] != os.getpid() and result["setting"] == "child-test" and result["numpy"]
 
 
+def test_between_children_the_job_holds_no_other_process(bound) -> None:
+    """multiprocessing's resource tracker, started with the first spawned child, is ended with it."""
+    for _ in range(2):
+        child.run(childtargets.who_and_what, ("SECRET_KEY",), threading.Event())
+        assert psutil.Process().children(recursive=True) == []
+
+
 def test_an_exception_in_the_child_is_raised_in_the_job(bound) -> None:
     with pytest.raises(ValueError, match="no rows to fit"):
         child.run(childtargets.fail, ("no rows to fit",), threading.Event())
