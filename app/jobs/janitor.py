@@ -1,4 +1,7 @@
-"""janitor: retention. Snapshots, PNRs and subscriptions (personal data) go once past their journey."""
+"""janitor: retention. Snapshots, PNRs and subscriptions (personal data) go once past their journey.
+
+Each hourly pass runs in a short-lived child (loop.run_each_in_child): the job waits without pymongo.
+"""
 from __future__ import annotations
 
 import datetime as dt
@@ -7,15 +10,18 @@ from typing import Any
 
 import click
 
+from plumbing.zones import utcnow
+
 from .. import services
-from ..services.store import StoreUnavailable, get_store, utcnow
-from .loop import every_option, run_every
+from .loop import every_option, run_each_in_child
 
 log = logging.getLogger(__name__)
 
 
 def iteration(now: dt.datetime | None = None) -> dict[str, Any]:
     """Delete what is past retention, and subscriptions whose confirmation link has expired unused."""
+    from ..services.store import StoreUnavailable, get_store  # here: the job between passes carries no pymongo
+
     now = now or utcnow()
     try:
         store = get_store()
@@ -32,4 +38,4 @@ def iteration(now: dt.datetime | None = None) -> dict[str, Any]:
 @every_option(3600.0)
 def command(every_s: float, once: bool) -> None:
     """Delete documents whose retention ended, and log how many."""
-    run_every("janitor", every_s, iteration, once, needs_store=True)
+    run_each_in_child("janitor", every_s, f"{__name__}:iteration", (), once, needs_store=True)

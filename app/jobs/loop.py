@@ -5,6 +5,7 @@ restarts it and the alert listeners mail about it; per-item failures are handled
 """
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import signal
@@ -17,6 +18,7 @@ import click
 
 from .. import services
 from ..alerts import bound, heartbeats
+from . import child
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,38 @@ def run_every(name: str, every_s: float, iteration: Callable[[], dict[str, Any]]
             break
         stop.wait(every_s)
     log.info("%s: stopped", name)
+
+
+def run_each_in_child(name: str, every_s: float, work: str, args: tuple[Any, ...] = (),
+                      once: bool = False, needs_store: bool = False) -> None:
+    """run_every, each iteration in a short-lived child (app/jobs/child.py) calling `work(*args)`.
+
+    The janitor and the tracker wait far longer than they work, and their work needs pymongo and the
+    services (some 10 MiB a process): a child holds them for the seconds a pass takes, instead of the
+    job for the hour or five minutes it waits. `work` names a module-level function, "module:function",
+    imported in the child alone. A job that `needs_store` waits for it (_await_store) in its first child. A stop ends the
+    child mid-pass: every job's writes are idempotent, and a tracker cut short mails nobody twice.
+    """
+    stop = threading.Event()
+    first = [needs_store and not once]
+
+    def iteration() -> dict[str, Any]:
+        await_store, first[0] = first[0], False
+        try:
+            summary: dict[str, Any] = child.run(_pass, (name, work, args, await_store), stop, name=f"{name} pass")
+        except child.Stopped:
+            return {"stopped": "during the pass"}
+        return summary
+
+    run_every(name, every_s, iteration, once, stop=stop)
+
+
+def _pass(name: str, work: str, args: tuple[Any, ...], await_store: bool) -> dict[str, Any]:
+    module, _, function = work.partition(":")
+    found: Callable[..., dict[str, Any]] = getattr(importlib.import_module(module), function)
+    if await_store:
+        _await_store(name, threading.Event())
+    return found(*args)
 
 
 def _await_store(name: str, stop: threading.Event) -> None:

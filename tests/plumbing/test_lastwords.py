@@ -43,8 +43,9 @@ def test_create_app_keeps_the_last_words_of_a_failed_start(tmp_path: Path) -> No
 
 
 def test_a_job_keeps_the_last_words_of_an_iteration_that_raises(tmp_path: Path) -> None:
-    """pnr-job installs them before anything else, as create_app does."""
-    failing = ("import app.jobs.janitor as j; j.iteration = lambda: 1 / 0; "
+    """pnr-job installs them before anything else, as create_app does. The janitor's pass runs in a
+    child, whose exception is raised in the job (tests/app/jobs/test_child.py): here it fails at once."""
+    failing = ("import app.jobs.child as c; c.run = lambda *args, **kwargs: 1 / 0; "
                "from app.jobs.main import main; main(['janitor', '--once'])")
     result = run(failing, tmp_path, SUPERVISOR_PROCESS_NAME="janitor", PNR_ALERT_MAIL="false")
     assert result.returncode == 1, result.stderr
