@@ -48,3 +48,12 @@ def test_the_trainer_waits_between_fits_without_numpy_or_scipy() -> None:
     modules = imported_after("from app.jobs.main import cli\ncli.get_command(None, 'trainer')\n"
                              "import app.jobs.trainer, app.jobs.child")
     assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
+
+
+@pytest.mark.parametrize("job", ("tracker", "janitor"))
+def test_a_job_whose_passes_run_in_children_waits_without_the_store_client(job: str) -> None:
+    """Each pass runs in a spawned child (app/jobs/loop.py, run_each_in_child); the job only loops."""
+    modules = imported_after(f"from app.jobs.main import cli\ncli.get_command(None, {job!r})\n"
+                             "import app.jobs.loop, app.jobs.child")
+    assert "click" in modules
+    assert not modules & {"pymongo", "bson", "urllib3", "zmq"}, sorted(modules & {"pymongo", "bson", "urllib3", "zmq"})

@@ -15,7 +15,7 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sitekit import SiteFactory, as_environment, csrf_token, links, mails_to, site_config, utcnow, waitlisted_pnrs
 from support import BIN, REPO, MongoServer, SmtpSink, wait_for
 
-from app.jobs import tracker
+from app.jobs import tracking
 from app.services.mails import CONFIRM_SALT
 
 ADDRESS = "Rahul.Sharma@example.in"
@@ -43,7 +43,7 @@ def confirm(client: FlaskClient, sink: SmtpSink, address: str = ADDRESS) -> None
 
 def run_tracker(site: Flask, now: dt.datetime) -> dict:  # type: ignore[type-arg]
     with site.app_context():
-        return tracker.iteration(now)
+        return tracking.iteration(now)
 
 
 def coming_change(site: Flask, now: dt.datetime) -> tuple[str, dt.datetime, dt.datetime]:
