@@ -47,6 +47,7 @@ def run(target: Callable[..., Any], args: tuple[Any, ...], stop: threading.Event
                         name=name, daemon=True)
     child.start()
     writer.close()
+    answered = False
     try:
         while not multiprocessing.connection.wait([reader, child.sentinel], timeout=0.2):
             if stop.is_set():
@@ -57,6 +58,7 @@ def run(target: Callable[..., Any], args: tuple[Any, ...], stop: threading.Event
             except EOFError:  # the child died: its end of the pipe closed with nothing sent
                 pass
             else:
+                answered = True
                 if ok:
                     return value
                 raise value
@@ -70,15 +72,19 @@ def run(target: Callable[..., Any], args: tuple[Any, ...], stop: threading.Event
             if child.is_alive():
                 child.kill()
                 child.join()
-        _stop_resource_tracker()
+        if answered:
+            _stop_resource_tracker()
 
 
 def _stop_resource_tracker() -> None:
     """End the resource tracker process that multiprocessing starts with the first spawned child.
 
     It would otherwise live as long as the job (12 MiB resident, for children that run a few
-    seconds an hour); the next child starts a new one. The child is gone by now, so no process
-    holds the tracker's end of the pipe any longer and it exits at once.
+    seconds an hour); the next child starts a new one. Only after a child that answered: its work
+    is done, processes it started included (the fit's pool is shut down before it answers), so no
+    process holds the tracker's end of the pipe any longer and it exits at once. A child stopped or
+    killed may leave processes of its own that still hold it for a while: the tracker then stays,
+    rather than the job waiting for them.
     """
     from multiprocessing import resource_tracker
 
