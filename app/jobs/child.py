@@ -63,6 +63,8 @@ def run(target: Callable[..., Any], args: tuple[Any, ...], stop: threading.Event
                     return value
                 raise value
         child.join(STOP_WAIT_S)
+        if stop.is_set():  # a SIGTERM to the job's whole process group ends the child first
+            raise Stopped(f"stopped while {name} was running (the child ended with exit code {child.exitcode})")
         raise ChildDied(f"{name} (pid {child.pid}) ended without a result, exit code {child.exitcode}")
     finally:
         reader.close()

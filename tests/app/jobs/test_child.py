@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -76,6 +77,32 @@ def test_a_child_whose_job_is_killed_stops_by_itself(tmp_path: Path) -> None:
         job.kill()
         job.wait(10)
         wait_for(lambda: gone(int(pid_file.read_text())), 10, "the orphaned child to stop")
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.wait()
+
+
+def test_a_stop_that_also_reaches_the_child_is_a_stop_not_a_death(tmp_path: Path) -> None:
+    """SIGTERM to the job's whole process group (the kit's orphan clean-up, systemd stopping the kit)
+    ends the child before the job notices its stop: that is still a stop, not a child that died."""
+    pid_file = tmp_path / "child.pid"
+    code = ("import signal, sys, threading; sys.path.insert(0, 'tests'); import childtargets; "
+            "from app import services; from app.jobs import child\n"
+            "stop = threading.Event(); signal.signal(signal.SIGTERM, lambda *_: stop.set())\n"
+            "with services.bound(services.Services({'ALERT_MAIL': False})):\n"
+            "    try:\n"
+            f"        child.run(childtargets.hang, ({str(pid_file)!r},), stop)\n"
+            "    except child.Stopped:\n"
+            "        print('stopped')")
+    job = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, start_new_session=True)
+    try:
+        wait_for(lambda: pid_file.exists() and pid_file.read_text(), 60, "the child's pid file")
+        os.killpg(job.pid, signal.SIGTERM)
+        out, err = job.communicate(timeout=30)
+        assert job.returncode == 0 and out.strip() == "stopped", err
+        assert gone(int(pid_file.read_text()))
     finally:
         if job.poll() is None:
             job.kill()
