@@ -39,16 +39,14 @@ def every_option(default_s: float) -> Callable[[Callable[..., Any]], Callable[..
 
 
 def run_every(name: str, every_s: float, iteration: Callable[[], dict[str, Any]], once: bool = False,
-              stop: threading.Event | None = None, needs_store: bool = False) -> None:
+              stop: threading.Event | None = None) -> None:
     """Call `iteration` now and then every `every_s` seconds until SIGTERM/SIGINT.
 
     Error mail logged during an iteration names the job (a job adds the item with alerts.bound).
     Each iteration's start and end are its heartbeat (app/alerts/heartbeats.py): an iteration not finished
     by its interval plus the job's grace (PNR_JOB_GRACE_S, the trainer's PNR_TRAINER_GRACE_S) is
     mailed as late by the alert listener. `stop` is set on SIGTERM/SIGINT, for an iteration that
-    waits on a child. A job that `needs_store` and runs on (not --once) first waits up to
-    STORE_START_WAIT_S for the store: the kit starts its programs together, and a job is up
-    before the database is; that is not worth an alert.
+    waits on a child.
     """
     stop = stop or threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -59,8 +57,6 @@ def run_every(name: str, every_s: float, iteration: Callable[[], dict[str, Any]]
     beat: dict[str, Any] = {"pid": os.getpid(), "every_s": every_s, "grace_s": grace_s, "finished_at": None,
                             "seconds": None, "items": None}
     log.info("%s: started, every %.1fs", name, every_s)
-    if needs_store and not once:
-        _await_store(name, stop)
     while not stop.is_set():
         started = time.monotonic()
         beat.update(started_at=time.time(), due_at=time.time() + grace_s)
@@ -85,16 +81,19 @@ def run_each_in_child(name: str, every_s: float, work: str, args: tuple[Any, ...
     The janitor and the tracker wait far longer than they work, and their work needs pymongo and the
     services (some 10 MiB a process): a child holds them for the seconds a pass takes, instead of the
     job for the hour or five minutes it waits. `work` names a module-level function, "module:function",
-    imported in the child alone. A job that `needs_store` waits for it (_await_store) in its first child. A stop ends the
-    child mid-pass: every job's writes are idempotent, and a tracker cut short mails nobody twice.
+    imported in the child alone. A job that `needs_store` and runs on (not --once) has its first child
+    wait up to STORE_START_WAIT_S for the store: the kit starts its programs together, and a job is up
+    before the database is; that is not worth an alert. A stop ends the child mid-pass: every job's
+    writes are idempotent, and a tracker cut short mails nobody twice.
     """
     stop = threading.Event()
-    first = [needs_store and not once]
+    await_store = needs_store and not once
 
     def iteration() -> dict[str, Any]:
-        await_store, first[0] = first[0], False
+        nonlocal await_store
         try:
             summary: dict[str, Any] = child.run(_pass, (name, work, args, await_store), stop, name=f"{name} pass")
+            await_store = False
         except child.Stopped:
             return {"stopped": "during the pass"}
         return summary
@@ -106,16 +105,17 @@ def _pass(name: str, work: str, args: tuple[Any, ...], await_store: bool) -> dic
     module, _, function = work.partition(":")
     found: Callable[..., dict[str, Any]] = getattr(importlib.import_module(module), function)
     if await_store:
-        _await_store(name, threading.Event())
+        _await_store(name)
     return found(*args)
 
 
-def _await_store(name: str, stop: threading.Event) -> None:
-    """Return once the store answers, or after STORE_START_WAIT_S (the iteration then says why)."""
-    from ..services.store import StoreUnavailable, get_store  # here: the outbox, which never waits, carries no pymongo
+def _await_store(name: str) -> None:
+    """Return once the store answers, or after STORE_START_WAIT_S (the pass then says why). In a
+    pass's child: a stop ends the child, waiting or not."""
+    from ..services.store import StoreUnavailable, get_store  # in the child: the job itself carries no pymongo
 
     deadline = time.monotonic() + STORE_START_WAIT_S
-    while not stop.is_set():
+    while True:
         try:
             get_store().ping()
             return
@@ -123,4 +123,4 @@ def _await_store(name: str, stop: threading.Event) -> None:
             if time.monotonic() >= deadline:
                 return
             log.info("%s: waiting for the store: %s", name, exc)
-        stop.wait(STORE_RETRY_S)
+        time.sleep(STORE_RETRY_S)
