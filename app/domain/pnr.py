@@ -8,6 +8,7 @@ import re
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
 PNR_LENGTH = 10
 MAX_PASSENGERS = 6
 MAX_TATKAL_PASSENGERS = 4
@@ -116,9 +117,8 @@ class SeatStatus:
     @classmethod
     def from_dict(cls, d: dict[str, Any], shared: Shared | None = None) -> SeatStatus:
         """Rebuild from `to_dict` output (store documents, API payloads); `shared` as for PnrStatus."""
-        if shared is None:
-            return cls(**{**d, "code": StatusCode(d["code"])})
-        return shared.one(cls(**{k: shared.one(v) for k, v in d.items() if k != "code"}, code=StatusCode(d["code"])))
+        one = (shared or NOT_SHARED).one
+        return one(cls(**{k: one(v) for k, v in d.items() if k != "code"}, code=StatusCode(d["code"])))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,12 +140,11 @@ class Passenger:
     @classmethod
     def from_dict(cls, d: dict[str, Any], shared: Shared | None = None) -> Passenger:
         """Rebuild from `to_dict` output; `shared` as for PnrStatus."""
-        passenger = cls(
+        return (shared or NOT_SHARED).one(cls(
             number=d["number"],
             booking_status=SeatStatus.from_dict(d["booking_status"], shared),
             current_status=SeatStatus.from_dict(d["current_status"], shared),
-        )
-        return passenger if shared is None else shared.one(passenger)
+        ))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,9 +207,8 @@ class PnrStatus:
             if isinstance(value, str):
                 value = dt.datetime.fromisoformat(value)
             d[key] = _utc(value) if value else None
-        if shared is None:
-            return cls(**{k: v for k, v in d.items() if k in _STATUS_NAMES})
-        return cls(**{k: shared.one(v) for k, v in d.items() if k in _STATUS_NAMES})
+        one = (shared or NOT_SHARED).one
+        return cls(**{k: one(v) for k, v in d.items() if k in _STATUS_NAMES})
 
 
 class Shared:
@@ -231,6 +229,16 @@ class Shared:
             return self._values.setdefault((type(value), value), value)
         except TypeError:  # unhashable: kept as it is
             return value
+
+
+class _NotShared(Shared):
+    """Parsing without sharing: every value is its own."""
+
+    def one(self, value: T) -> T:
+        return value
+
+
+NOT_SHARED = _NotShared()
 
 
 _SEAT_FIELDS = tuple(f.name for f in dataclasses.fields(SeatStatus))
