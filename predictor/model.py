@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from plumbing.kept import Kept
+
 from . import calibration, clearance, clearing
 from .features import (
     DEFAULT_CENTERS,
@@ -119,7 +121,7 @@ class Model:
         self.gamma = np.array([p["log_size"][t] for t in R_TERMS])
         digest = hashlib.sha256(json.dumps(p, sort_keys=True).encode()).hexdigest()[:10]
         self.version = version or f"{self.created_at.replace('-', '').replace(':', '')}-{digest}"
-        self._memo: dict[tuple[Any, ...], dict[str, Any]] = {}  # of this model only: a reload starts afresh
+        self._memo: Kept[tuple[Any, ...], dict[str, Any]] = Kept(MEMO_ITEMS)  # of this model only: a reload starts afresh
 
     @staticmethod
     def _checked(p: object) -> dict[str, Any]:
@@ -273,15 +275,9 @@ class Model:
                 result = {"p_cnf": float(p["p_cnf"][j]), "p_rac": float(p["p_rac"][j]), "p_wl": float(p["p_wl"][j]),
                           "expected_final": final,
                           "expected_position": None if final == "CNF" else int(p["position"][j])}
-                self._remember(keys[j], result)
+                self._memo.put(keys[j], result)
                 results[i] = {"id": item_id(items[i]), **result}
         return [r for r in results if r is not None]
-
-    def _remember(self, key: tuple[Any, ...], result: dict[str, Any]) -> None:
-        """Keep a result, dropping the oldest past MEMO_ITEMS (dicts keep insertion order)."""
-        if len(self._memo) >= MEMO_ITEMS:
-            del self._memo[next(iter(self._memo))]
-        self._memo[key] = result
 
     def to_dict(self) -> dict[str, Any]:
         """The model file's content (a copy: changing it leaves the model as it is)."""

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from plumbing.kept import Kept
+
 from . import pnrmap, render
 from .config import SimConfig
 from .inventory import Inventory, simulate_inventory
@@ -45,6 +47,7 @@ JOURNEY_DAY_STRIDE = 37
 YEAR_DAYS = 365
 SAMPLE_TRIES_PER_PNR = 60
 RESOLVED_PNRS = 8192  # PNRs whose booking is kept (_resolve), a few hundred bytes each
+_UNKNOWN: Any = object()  # a PNR not yet resolved (None is one resolved to no booking)
 
 
 def _aware(now: dt.datetime) -> dt.datetime:
@@ -62,7 +65,7 @@ class Railway:
         self._plans: dict[str, dict[str, ClassPlan]] = {}
         self._cache: collections.OrderedDict[tuple[str, str, dt.date], Inventory] = collections.OrderedDict()
         self._lock = threading.Lock()
-        self._resolved: dict[tuple[str, dt.date, int], tuple[bool, Train, str, dt.date, int] | None] = {}
+        self._resolved: Kept[tuple[str, dt.date, int], tuple[bool, Train, str, dt.date, int] | None] = Kept(RESOLVED_PNRS)
 
     @property
     def trains(self) -> tuple[Train, ...]:
@@ -117,15 +120,10 @@ class Railway:
         is most of an answer's cost."""
         window, start = pnrmap.window_start(self.config, now)
         key = (pnr, now.astimezone(IST).date(), window)
-        with self._lock:
-            known = key in self._resolved
-            found = self._resolved.get(key)
-        if not known:
+        found = self._resolved.get(key, _UNKNOWN)
+        if found is _UNKNOWN:
             found = self._find(pnr, now, window, start)
-            with self._lock:
-                if len(self._resolved) >= RESOLVED_PNRS:
-                    del self._resolved[next(iter(self._resolved))]
-                self._resolved[key] = found
+            self._resolved.put(key, found)
         if found is None:
             raise pnrmap.not_found(pnr)
         own, train, journey_class, journey_date, booking = found

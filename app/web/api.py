@@ -5,15 +5,15 @@ carries the last stored status as `last_known` when there is one.
 """
 from __future__ import annotations
 
-import collections
 import datetime as dt
 import functools
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify
 from werkzeug.wrappers import Response
+
+from plumbing.kept import Kept
 
 from .. import services
 from ..domain.pnr import PnrStatus, SeatStatus
@@ -75,43 +75,29 @@ def history_json(history: list[PnrStatus]) -> list[dict[str, Any]]:
     ]
 
 
-class KeptHistories:
-    """The JSON of the histories this process sent, by (PNR, history version); a bounded LRU."""
-
-    def __init__(self, size: int = KEPT_HISTORIES) -> None:
-        self.size = size
-        self._kept: collections.OrderedDict[tuple[str, str], str] = collections.OrderedDict()
-        self._lock = threading.Lock()
-
-    def encoded(self, result: Lookup, dumps: Callable[[Any], str]) -> str:
-        """The history of `result` as `dumps` writes it, made once per version."""
-        if result.history_version is None:
-            return dumps(history_json(result.history))
-        key = (result.status.pnr, result.history_version)
-        with self._lock:
-            kept = self._kept.get(key)
-            if kept is not None:
-                self._kept.move_to_end(key)
-                return kept
-        kept = dumps(history_json(result.history))
-        with self._lock:
-            self._kept[key] = kept
-            while len(self._kept) > self.size:
-                self._kept.popitem(last=False)
-        return kept
+def _history_encoded(result: Lookup, dumps: Callable[[Any], str]) -> str:
+    """The history of `result` as `dumps` writes it, made once per (PNR, history version) in this process."""
+    if result.history_version is None:
+        return dumps(history_json(result.history))
+    kept: Kept[tuple[str, str], str] = services.current().shared("pnr_kept_histories", lambda: Kept(KEPT_HISTORIES))
+    key = (result.status.pnr, result.history_version)
+    encoded = kept.get(key)
+    if encoded is None:
+        encoded = dumps(history_json(result.history))
+        kept.put(key, encoded)
+    return encoded
 
 
 def _body(result: Lookup) -> bytes:
-    """What jsonify(lookup_json(result)) sends, byte for byte, with the history as kept (KeptHistories)."""
+    """What jsonify(lookup_json(result)) sends, byte for byte, with the history as kept (_history_encoded)."""
     provider = current_app.json
     compact = getattr(provider, "compact", None)
     if compact is False or (compact is None and current_app.debug) or not getattr(provider, "sort_keys", False):
         return jsonify(lookup_json(result)).get_data()  # indented, or keys in another order: made whole
     dumps = functools.partial(provider.dumps, separators=(",", ":"))
-    kept = services.current().shared("pnr_kept_histories", KeptHistories)
     head = dumps(_head_json(result))
     # Keys sorted: "history" comes before every other key of the body.
-    return f'{{"history":{kept.encoded(result, dumps)},{head[1:]}\n'.encode()
+    return f'{{"history":{_history_encoded(result, dumps)},{head[1:]}\n'.encode()
 
 
 @lookups.get("/pnr/<pnr>")
